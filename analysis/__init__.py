@@ -1,0 +1,1 @@
+"""Connectivity analysis of wirings (imported as ``wiring.analysis``)."""

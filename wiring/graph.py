@@ -1,0 +1,5 @@
+"""NeuralGraph placeholder while the skeleton is laid."""
+
+
+class NeuralGraph:
+    pass

@@ -1,0 +1,1 @@
+"""Compile a NeuralGraph to a PyTorch module."""
