@@ -219,7 +219,7 @@ class NeuralGraph:
         _check_node_indices(dst_a, "dst", num_nodes)
         if m:
             keys = src_a * num_nodes + dst_a
-            uniq, first, counts = np.unique(keys, return_index=True, return_counts=True)
+            uniq, counts = np.unique(keys, return_counts=True)
             if uniq.size != m:
                 j = int(np.flatnonzero(counts > 1)[0])
                 u, v = divmod(int(uniq[j]), num_nodes)
