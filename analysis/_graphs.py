@@ -1,0 +1,226 @@
+"""Input adapter: every analysis function accepts the same kinds of graph.
+
+A graph may be a :class:`wiring.graph.NeuralGraph` (or anything with its interface), a scipy sparse
+matrix/array or a dense 2-D numpy array (``A[u, v]`` is the weight of the edge ``u -> v``), or a
+networkx ``Graph``/``DiGraph`` (edge attribute ``weight``, default 1; nodes taken in sorted order).
+All of them are turned once into a :class:`GraphData`: a CSR adjacency plus the metadata the
+measures need (input nodes, blocks, whether the graph is undirected).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+
+__all__ = ["GraphData", "GraphLike", "as_graph"]
+
+GraphLike = Any  # NeuralGraph | scipy.sparse matrix/array | np.ndarray | nx.Graph | GraphData
+
+
+@dataclass(frozen=True, eq=False)
+class GraphData:
+    """A graph reduced to what the measures need.
+
+    Attributes
+    ----------
+    adjacency : scipy.sparse.csr_array, shape (n, n)
+        ``A[u, v]`` = weight of the edge ``u -> v`` (real edges only). Stored entries are the edges,
+        so an edge of weight 0 is still an edge for the unweighted views.
+    inputs : numpy.ndarray or None, shape (num_inputs,)
+        Input node indices (``None`` for matrices and networkx graphs, which have no inputs).
+    blocks : numpy.ndarray or None, shape (n,)
+        Block id per node, if known.
+    undirected : bool
+        True for undirected inputs (networkx ``Graph``): ``adjacency`` is then symmetric.
+    nodes : tuple or None
+        Node labels in index order for networkx inputs, ``None`` meaning ``0..n-1``.
+    """
+
+    adjacency: sp.csr_array
+    inputs: np.ndarray | None = None
+    blocks: np.ndarray | None = None
+    undirected: bool = False
+    nodes: tuple[Hashable, ...] | None = None
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self.adjacency.shape[0])
+
+    @property
+    def node_labels(self) -> tuple[Hashable, ...]:
+        return self.nodes if self.nodes is not None else tuple(range(self.num_nodes))
+
+    # ---- derived views, computed once per GraphData -------------------------------------------
+
+    def sym(self, weighted: bool = True) -> sp.csr_array:
+        """The undirected view ``W = max(|A|, |A^T|)`` without self-loops, shape (n, n).
+
+        With ``weighted=False`` every edge counts 1. Explicit zero weights stay stored (they are edges).
+        """
+        key = f"sym-{weighted}"
+        if key not in self._cache:
+            a = self.adjacency.tocoo()
+            keep = a.row != a.col  # self-loops cancel in L = D - W; drop them everywhere
+            n = self.num_nodes
+            val = np.abs(a.data[keep]) if weighted else np.ones(int(keep.sum()))
+            b = sp.csr_array((val, (a.row[keep], a.col[keep])), shape=(n, n))
+            if weighted:
+                w = b.maximum(b.T).tocsr()
+            else:
+                w = (b + b.T).tocsr()
+                w.data[:] = 1.0
+            w.sort_indices()
+            self._cache[key] = w
+        return self._cache[key]
+
+    def components(self, weighted: bool = False) -> tuple[int, np.ndarray]:
+        """Connected components of the undirected view: their number and each node's label.
+
+        With ``weighted=True`` an edge of weight 0 does not connect (it is absent from the weighted
+        Laplacian); with ``weighted=False`` every edge connects.
+        """
+        key = f"components-{weighted}"
+        if key not in self._cache:
+            w = self.sym(weighted)
+            if weighted:
+                w = sp.csr_array((w.data > 0, w.indices, w.indptr), shape=w.shape)
+                w.eliminate_zeros()
+            ncomp, labels = connected_components(w, directed=False)
+            self._cache[key] = (int(ncomp), labels.astype(np.int64))
+        return self._cache[key]
+
+    def degrees(self) -> np.ndarray:
+        """Node degrees over real edges, shape (n,): in + out degree (the degree if undirected)."""
+        a = self.adjacency
+        out_deg = np.diff(a.indptr).astype(np.float64)
+        if self.undirected:
+            # like networkx: a self-loop adds 2 to the degree of its node.
+            loops = np.zeros(self.num_nodes)
+            coo = a.tocoo()
+            np.add.at(loops, coo.row[coo.row == coo.col], 1.0)
+            return out_deg + loops
+        in_deg = np.bincount(a.indices, minlength=self.num_nodes).astype(np.float64)
+        return out_deg + in_deg
+
+
+def _from_matrix(m: Any, name: str) -> sp.csr_array:
+    if sp.issparse(m):
+        a = sp.csr_array(m, dtype=np.float64)
+    else:
+        arr = np.asarray(m)
+        if arr.dtype == object or not (
+            np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
+        ):
+            raise TypeError(f"{name}: expected a numeric adjacency matrix, found dtype {arr.dtype}")
+        if arr.ndim != 2:
+            raise ValueError(
+                f"{name}: expected a square 2-D adjacency matrix, found shape {arr.shape}"
+            )
+        a = sp.csr_array(arr.astype(np.float64))
+    if a.shape[0] != a.shape[1]:
+        raise ValueError(f"{name}: expected a square adjacency matrix, found shape {a.shape}")
+    if a.shape[0] == 0:
+        raise ValueError(f"{name}: expected a graph with at least one node, found 0 nodes")
+    a.sum_duplicates()
+    if not np.all(np.isfinite(a.data)):
+        raise ValueError(f"{name}: adjacency weights must be finite, found NaN or inf")
+    return a
+
+
+def _from_networkx(g: Any, name: str) -> GraphData:
+    try:
+        nodes = sorted(g.nodes)
+    except TypeError:  # labels that cannot be compared: keep networkx's insertion order
+        nodes = list(g.nodes)
+    if len(nodes) == 0:
+        raise ValueError(f"{name}: expected a graph with at least one node, found 0 nodes")
+    index = {u: i for i, u in enumerate(nodes)}
+    rows, cols, vals = [], [], []
+    for u, v, w in g.edges(data="weight", default=1.0):
+        rows.append(index[u])
+        cols.append(index[v])
+        vals.append(float(w))
+    n = len(nodes)
+    undirected = not g.is_directed()
+    r = np.asarray(rows, dtype=np.int64)
+    c = np.asarray(cols, dtype=np.int64)
+    v = np.asarray(vals, dtype=np.float64)
+    if undirected:
+        off = r != c
+        r, c, v = (
+            np.concatenate([r, c[off]]),
+            np.concatenate([c, r[off]]),
+            np.concatenate([v, v[off]]),
+        )
+    a = sp.csr_array((v, (r, c)), shape=(n, n))  # multigraph parallel edges are summed
+    a.sum_duplicates()
+    if not np.all(np.isfinite(a.data)):
+        raise ValueError(f"{name}: edge weights must be finite, found NaN or inf")
+    return GraphData(a, undirected=undirected, nodes=tuple(nodes))
+
+
+def _from_neural_graph(g: Any, name: str) -> GraphData:
+    n = int(g.num_nodes)
+    if all(hasattr(g, k) for k in ("src", "dst", "weight", "real")):
+        # Build from the candidate arrays so that a real edge of weight 0 stays an edge.
+        real = np.asarray(g.real, dtype=bool)
+        src = np.asarray(g.src, dtype=np.int64)[real]
+        dst = np.asarray(g.dst, dtype=np.int64)[real]
+        w = np.asarray(g.weight, dtype=np.float64)[real]
+        a = sp.csr_array((w, (src, dst)), shape=(n, n))
+    else:
+        a = sp.csr_array(g.adjacency(real_only=True), dtype=np.float64)
+    a.sum_duplicates()
+    a.sort_indices()
+    inputs = np.asarray(getattr(g, "inputs", np.empty(0)), dtype=np.int64)
+    blocks = getattr(g, "blocks", None)
+    blocks = None if blocks is None else np.asarray(blocks, dtype=np.int64)
+    if n == 0:
+        raise ValueError(f"{name}: expected a graph with at least one node, found 0 nodes")
+    return GraphData(a, inputs=inputs, blocks=blocks)
+
+
+def as_graph(graph: GraphLike, name: str = "graph") -> GraphData:
+    """Turn any accepted graph into a :class:`GraphData` (returned unchanged if it already is one).
+
+    Parameters
+    ----------
+    graph : NeuralGraph, scipy sparse matrix/array, numpy.ndarray, networkx.Graph or GraphData
+        The graph. Matrices: ``A[u, v]`` = weight of ``u -> v``, shape (n, n).
+    name : str
+        Argument name used in error messages.
+
+    Returns
+    -------
+    GraphData
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> g = as_graph(np.array([[0, 2.0], [0, 0]]))
+    >>> g.num_nodes, g.adjacency.nnz, g.sym().toarray().tolist()
+    (2, 1, [[0.0, 2.0], [2.0, 0.0]])
+    """
+    if isinstance(graph, GraphData):
+        return graph
+    if isinstance(graph, (str, bytes)) or hasattr(graph, "__fspath__"):
+        raise TypeError(
+            f"{name}: expected a graph object, found a path {graph!r}; "
+            "load it first with NeuralGraph.load(path)"
+        )
+    if hasattr(graph, "num_nodes") and (hasattr(graph, "adjacency") or hasattr(graph, "src")):
+        return _from_neural_graph(graph, name)
+    if hasattr(graph, "is_directed") and hasattr(graph, "edges") and hasattr(graph, "nodes"):
+        return _from_networkx(graph, name)
+    if sp.issparse(graph) or isinstance(graph, (np.ndarray, Sequence)):
+        return GraphData(_from_matrix(graph, name))
+    raise TypeError(
+        f"{name}: expected a NeuralGraph, a scipy sparse matrix, a 2-D numpy array or a networkx "
+        f"graph, found {type(graph).__name__}"
+    )
