@@ -23,6 +23,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
+
 __all__ = ["atomic_torch_save", "atomic_write_bytes", "atomic_write_text", "dump_toml"]
 
 
@@ -148,7 +150,7 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> None:
 
 # --------------------------------------------------------------------------------------------- TOML
 
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _ESCAPES = {
     '"': '\\"',
     "\\": "\\\\",
@@ -177,12 +179,12 @@ def _toml_key(key: Any, where: str) -> str:
         raise TypeError(
             f"dump_toml: keys must be str, found {type(key).__name__} {key!r} in {where}"
         )
-    return key if _BARE_KEY.match(key) else _toml_string(key)
+    return key if _BARE_KEY.fullmatch(key) else _toml_string(key)
 
 
 def _toml_value(value: Any, where: str) -> str:
     # bool before int: bool is a subclass of int.
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if isinstance(value, (bool, np.bool_)):
         return "true" if value else "false"
     if isinstance(value, str):
         return _toml_string(value)
