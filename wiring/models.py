@@ -365,14 +365,22 @@ class TinyClassifierSizes:
         Continuous: torchdiffeq solver and tolerances (``"dopri5"``, 1e-3, 1e-3).
     adjoint : bool
         Continuous: backpropagate with the adjoint method (False: through the solver).
+    step_size : float or None
+        Continuous, fixed-step methods (``"rk4"``, ``"euler"``, ...): the step (None: one step from
+        0 to ``t1``).
     stem_stride : {4, 2, 1}
         Downsampling of the stem (4).
     norm : {"instance", "batch", None}
-        Normalisation of the node operation (instance).
+        Normalisation of the node operation (instance; batch for scalar states, ``spatial_dims=0``,
+        which have no instance statistics).
     graph_seed : int
         Seed of the random-graph baseline's edge choice.
     pool_window : int or None
         Width of the head's pooled centre (None: ``ceil(size / 4)``).
+    weight_scale : float or None
+        Candidate edge weights start uniform in ``(-weight_scale, weight_scale)``; None:
+        ``1 / sqrt(num_nodes)``, the authors' initialisation (PyTorch's default for their
+        ``num_nodes × num_nodes`` 1×1 convolution).
     """
 
     num_nodes: int = 800
@@ -386,10 +394,12 @@ class TinyClassifierSizes:
     rtol: float = 1e-3
     atol: float = 1e-3
     adjoint: bool = False
+    step_size: float | None = None
     stem_stride: int = 4
     norm: str | None = "instance"
     graph_seed: int = 0
     pool_window: int | None = None
+    weight_scale: float | None = None
 
     def static_blocks(self) -> list[int]:
         """Block sizes of the static graph: inputs, hidden blocks of ``block_size``, outputs.
@@ -420,8 +430,10 @@ def _sizes(overrides: dict[str, Any]) -> TinyClassifierSizes:
             f"num_nodes: expected at least num_inputs + num_outputs = "
             f"{s.num_inputs + s.num_outputs}, found {s.num_nodes}"
         )
-    for name in ("t1", "rtol", "atol"):
+    for name in ("t1", "rtol", "atol", "step_size", "weight_scale"):
         v = getattr(s, name)
+        if name in ("step_size", "weight_scale") and v is None:
+            continue
         if isinstance(v, bool) or not isinstance(v, int | float) or not v > 0:
             raise ValueError(f"{name}: expected a positive number, found {v!r}")
     return s
@@ -492,7 +504,7 @@ def tiny_classifier(
     **overrides
         Fields of :class:`TinyClassifierSizes` (``num_nodes``, ``num_inputs``, ``num_outputs``,
         ``block_size``, ``k``, ``steps``, ``t1``, ``method``, ``rtol``, ``atol``, ``adjoint``,
-        ``stem_stride``, ``norm``, ``graph_seed``, ``pool_window``).
+        ``step_size``, ``stem_stride``, ``norm``, ``graph_seed``, ``pool_window``).
 
     Returns
     -------
@@ -520,11 +532,16 @@ def tiny_classifier(
             f"k: expected at most the {graph.num_candidates} candidate edges of the {dynamics} "
             f"graph, found {s.k}"
         )
-    options: dict[str, Any] = {"norm": s.norm}
+    norm = s.norm
+    if spatial_dims == 0 and norm == "instance":
+        norm = "batch"  # a scalar state has no instance statistics
+    options: dict[str, Any] = {"norm": norm}
     if dynamics == "discrete":
         options["steps"] = s.steps
     elif dynamics == "continuous":
         options.update(t1=s.t1, method=s.method, rtol=s.rtol, atol=s.atol, adjoint=s.adjoint)
+        if s.step_size is not None:
+            options["solver_options"] = {"step_size": float(s.step_size)}
     if selection == "random":
         from wiring import generators
 
@@ -532,6 +549,10 @@ def tiny_classifier(
         compile_selection, k = "fixed", None
     else:
         compile_selection, k = selection, s.k
+    # The generators draw weights uniform in (-1, 1); scale them to the authors' initialisation.
+    # A common factor leaves the top-k choice (and random_k's edges) unchanged.
+    scale = s.weight_scale if s.weight_scale is not None else 1.0 / math.sqrt(s.num_nodes)
+    graph = graph.with_weights(graph.weight * scale)
     return GraphClassifier.from_graph(
         graph,
         in_channels=in_channels,
