@@ -335,6 +335,40 @@ def test_graph_npz_is_written_from_model_graph(tmp_path: Path) -> None:
     assert not (tmp_path / "b" / "graph.npz").exists()
 
 
+def test_graph_npz_holds_the_final_wiring(tmp_path: Path) -> None:
+    from wiring.graph import NeuralGraph
+
+    class LinearGraph(nn.Module):
+        """A 5 -> 3 linear layer read back as a bipartite graph with one edge per weight."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(0)
+            self.body = nn.Sequential(nn.Flatten(), nn.Linear(5, 3))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.body(x)
+
+        def graph(self) -> NeuralGraph:
+            w = self.body[1].weight.detach().double().numpy()  # (out, in)
+            dst, src = np.nonzero(np.ones_like(w))
+            return NeuralGraph(
+                src,
+                dst + 5,
+                w[dst, src],
+                num_nodes=8,
+                inputs=np.arange(5),
+                outputs=5 + np.arange(3),
+            )
+
+    model = LinearGraph()
+    train(model, _blobs(), _quiet(epochs=2, batch_size=32), run_dir=tmp_path)
+    graph = NeuralGraph.load(tmp_path / "graph.npz")
+    assert graph.num_nodes == 8 and graph.num_edges == 15
+    final = model.body[1].weight.detach().double().numpy()
+    np.testing.assert_array_equal(graph.weight, final[graph.dst - 5, graph.src])
+
+
 # ---------------------------------------------------------------------------- run-directory safety
 
 
