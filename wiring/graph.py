@@ -51,6 +51,8 @@ def _as_int_array(x: Any, name: str, *, length: int | None = None) -> np.ndarray
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
             raise ValueError(f"{name}: expected integers, found non-integral floats")
+        if arr.size and np.abs(arr).max() >= 2.0**62:
+            raise ValueError(f"{name}: values too large for node indices")
     if arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
         raise ValueError(f"{name}: values too large for node indices")
     if length is not None and arr.shape[0] != length:
@@ -547,6 +549,8 @@ class NeuralGraph:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"path: no graph file at {path}")
+        if not zipfile.is_zipfile(path):  # np.load would otherwise try to read it as a pickle
+            raise ValueError(f"path: {path} is not a readable .npz graph file (not a zip archive)")
         try:
             with np.load(path, allow_pickle=False) as data:
                 missing = [k for k in ("header", *_ARRAY_KEYS) if k not in data.files]

@@ -1,1 +1,156 @@
-"""Compile a NeuralGraph to a PyTorch module."""
+"""Compile a :class:`~wiring.graph.NeuralGraph` to a PyTorch module.
+
+>>> import torch, wiring
+>>> from wiring import generators
+>>> g = generators.complete_dag([4, 8, 8, 2], seed=0)
+>>> model = wiring.compile(g, dynamics="static", spatial_dims=1, k=40)
+>>> model(torch.randn(3, 4, 16)).shape
+torch.Size([3, 2, 16])
+>>> model.graph().num_edges
+40
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from wiring.graph import NeuralGraph
+from wiring.nn.dynamics import (
+    DYNAMICS,
+    Continuous,
+    Discrete,
+    GraphModule,
+    Static,
+    register_dynamics,
+)
+from wiring.nn.ops import NODE_OPS, NormReluConv
+from wiring.nn.selection import SELECTIONS, FixedMask, Selection, TopK, TopKNoUpdate
+
+__all__ = [
+    "DYNAMICS",
+    "NODE_OPS",
+    "SELECTIONS",
+    "Continuous",
+    "Discrete",
+    "FixedMask",
+    "GraphModule",
+    "NormReluConv",
+    "Selection",
+    "Static",
+    "TopK",
+    "TopKNoUpdate",
+    "compile",
+    "register_dynamics",
+]
+
+_COMMON = {"node_op": "norm-relu-conv", "norm": "default", "kernel_size": 3, "dtype": torch.float32}
+
+
+def compile(
+    graph: NeuralGraph,
+    *,
+    dynamics: str = "static",
+    spatial_dims: int = 2,
+    selection: str = "dnw",
+    k: int | Mapping[int, int] | None = None,
+    **options: Any,
+) -> GraphModule:
+    """Compile ``graph`` to a ``torch.nn.Module`` running ``dynamics``.
+
+    Parameters
+    ----------
+    graph : NeuralGraph
+        The wiring. Its candidate weights initialise the module's ``weight`` parameter.
+    dynamics : {"static", "discrete", "continuous"}
+        A name registered in :data:`DYNAMICS`.
+    spatial_dims : {0, 1, 2}
+        Each node's state: 0 a scalar, 1 a 1-D signal, 2 a 2-D map. The input is
+        (B, len(inputs)), (B, len(inputs), L) or (B, len(inputs), H, W); the output has
+        len(outputs) channels and the same spatial size.
+    selection : {"dnw", "dnw-no-update", "fixed"}
+        Edge-selection rule (see :mod:`wiring.nn.selection`).
+    k : int or mapping of block id to int, optional
+        Number of real edges for ``"dnw"`` rules (default: ``graph.num_edges``); a mapping gives a
+        budget per destination block.
+    **options
+        Common: ``node_op`` ("norm-relu-conv", "identity"/"linear", or a factory
+        ``(channels, spatial_dims) -> nn.Module``), ``norm`` ("batch", "instance", None; default
+        batch, instance for continuous, none for scalar states), ``kernel_size`` (3), ``dtype``
+        (torch.float32). Per dynamics: ``steps``, ``inject_input`` (discrete); ``t1``,
+        ``method``, ``rtol``, ``atol``, ``adjoint``, ``solver_options`` (continuous).
+
+    Returns
+    -------
+    GraphModule
+        ``model(x)`` maps input-node states to output-node states; ``model.graph()`` returns the
+        current wiring as a NeuralGraph.
+
+    Raises
+    ------
+    ValueError
+        Unknown dynamics/selection/option (the message lists the valid ones), a bad ``k``, or a
+        graph the dynamics cannot run (e.g. a static candidate edge that is not into a later block).
+    """
+    if not isinstance(graph, NeuralGraph):
+        raise TypeError(f"graph: expected a NeuralGraph, found {type(graph).__name__}")
+    if dynamics not in DYNAMICS:
+        raise ValueError(f"dynamics: expected one of {sorted(DYNAMICS)}, found {dynamics!r}")
+    if selection not in SELECTIONS:
+        raise ValueError(f"selection: expected one of {sorted(SELECTIONS)}, found {selection!r}")
+    if isinstance(spatial_dims, bool) or spatial_dims not in (0, 1, 2):
+        raise ValueError(f"spatial_dims: expected 0, 1 or 2, found {spatial_dims!r}")
+    cls = DYNAMICS[dynamics]
+    valid = {**_COMMON, **cls.options}
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"options: unknown option(s) {unknown} for dynamics={dynamics!r}; "
+            f"expected some of {sorted(valid)}"
+        )
+    resolved = {**valid, **options}
+    _check_options(resolved)
+    module = cls(graph, spatial_dims=spatial_dims, selection=selection, k=k, **resolved)
+    return module.to(resolved["dtype"])  # node-op parameters and buffers too
+
+
+def _check_options(opts: dict[str, Any]) -> None:
+    def positive_int(name: str) -> None:
+        v = opts[name]
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name}: expected a positive int, found {v!r}")
+
+    def positive_float(name: str) -> None:
+        v = opts[name]
+        if isinstance(v, bool) or not isinstance(v, int | float) or not v > 0:
+            raise ValueError(f"{name}: expected a positive number, found {v!r}")
+
+    positive_int("kernel_size")
+    if opts["kernel_size"] % 2 == 0:
+        raise ValueError(
+            f"kernel_size: expected an odd size (padding keeps the size), found {opts['kernel_size']}"
+        )
+    if not isinstance(opts["dtype"], torch.dtype) or not opts["dtype"].is_floating_point:
+        raise ValueError(f"dtype: expected a floating torch.dtype, found {opts['dtype']!r}")
+    if "steps" in opts:
+        positive_int("steps")
+    for name in ("t1", "rtol", "atol"):
+        if name in opts:
+            positive_float(name)
+    if "method" in opts:
+        import importlib
+
+        # torchdiffeq keeps its solver table in a private module (the package re-exports a
+        # function of the same name), so import the module explicitly.
+        methods = sorted(importlib.import_module("torchdiffeq._impl.odeint").SOLVERS)
+        if opts["method"] not in methods:
+            raise ValueError(
+                f"method: expected one of torchdiffeq's solvers {methods}, found {opts['method']!r}"
+            )
+    if "solver_options" in opts and opts["solver_options"] is not None:
+        if not isinstance(opts["solver_options"], Mapping):
+            raise ValueError(
+                f"solver_options: expected a dict or None, found {opts['solver_options']!r}"
+            )

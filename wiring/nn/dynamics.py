@@ -1,0 +1,444 @@
+"""Compiled graph modules, one class per dynamics, and their registry.
+
+Notation (Wortsman et al., *Discovering Neural Wirings*, NeurIPS 2019, sec. 2): node ``v`` has state
+:math:`Z_v` (one channel: a scalar, a 1-D signal or a 2-D map) and input
+:math:`I_v = \\sum_u w_{uv} Z_u`, i.e. :math:`I = A^\\top Z` with :math:`A[u, v] = w_{uv}` over the
+edges the selection rule makes real. Every non-output node applies its op,
+:math:`Z_v = f_{\\theta_v}(I_v)`; output nodes have no op (:math:`Z_v = I_v`). Input nodes take the
+module's input as their :math:`I_v`.
+
+* ``static`` (eqs. 1–2): a DAG run block by block; one dense masked matrix product over the states
+  of all earlier blocks, then one grouped op per block.
+* ``discrete`` (eqs. 10–12): :math:`Z(t) = f_\\theta(A^\\top Z(t-1))` for ``t = 1..steps``, all nodes
+  synchronously; :math:`Z_{V_0}(0)` is the input, the rest start at zero.
+* ``continuous`` (eq. 13): :math:`\\dot Z = f_\\theta(A^\\top Z)` from 0 to ``t1`` with torchdiffeq.
+
+The equations 1, 2, 11–13 were not extracted from the paper's text; the forms above are
+reconstructed from the surrounding prose (sec. 2.1: "At each time step we send information through
+the edges using :math:`A_G` then apply a function at each node").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from wiring.graph import NeuralGraph
+from wiring.nn.ops import make_node_op_factory
+from wiring.nn.selection import Selection, make_selection
+
+__all__ = ["DYNAMICS", "Continuous", "Discrete", "GraphModule", "Static", "register_dynamics"]
+
+DYNAMICS: dict[str, type[GraphModule]] = {}
+
+
+def register_dynamics(name: str) -> Callable[[type[GraphModule]], type[GraphModule]]:
+    """Class decorator adding a :class:`GraphModule` subclass to :data:`DYNAMICS` as ``name``."""
+
+    def deco(cls: type[GraphModule]) -> type[GraphModule]:
+        cls.dynamics = name
+        DYNAMICS[name] = cls
+        return cls
+
+    return deco
+
+
+def _propagate(matrix: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """:math:`I = M Z` over nodes as one GEMM.
+
+    Parameters
+    ----------
+    matrix : Tensor, shape (n_dst, n_src)
+        ``matrix[v, u] = w_uv`` (effective weights).
+    z : Tensor, shape (B, n_src, *S)
+
+    Returns
+    -------
+    Tensor, shape (B, n_dst, *S)
+        A transposed view (node-major memory).
+    """
+    b, n_src = z.shape[0], z.shape[1]
+    spatial = z.shape[2:]
+    # Node-major layout (n_src, B*P) makes the product and both of its gradients single GEMMs;
+    # a broadcast (n, n) @ (B, n, P) would materialise a (B, n, n) weight gradient.
+    flat = z.transpose(0, 1).reshape(n_src, -1)
+    out = matrix @ flat
+    return out.reshape(matrix.shape[0], b, *spatial).transpose(0, 1)
+
+
+class GraphModule(nn.Module):
+    """Base of compiled graphs: candidate weights, the selection rule and the node ops.
+
+    Subclasses set :attr:`options` (their own keyword options with defaults) and override
+    :meth:`run`. ``forward(x)`` computes the effective edge weights once and calls ``run``.
+
+    Attributes
+    ----------
+    weight : nn.Parameter, shape (m,)
+        Candidate edge weights :math:`w`, in the graph's candidate order.
+    selection : Selection
+        The edge-selection rule.
+    """
+
+    dynamics: ClassVar[str] = ""
+    options: ClassVar[dict[str, Any]] = {}
+    default_norm: ClassVar[str | None] = "batch"
+
+    def __init__(
+        self,
+        graph: NeuralGraph,
+        *,
+        spatial_dims: int,
+        selection: str,
+        k: int | Mapping[int, int] | None,
+        node_op: Any,
+        norm: Any,
+        kernel_size: int,
+        dtype: torch.dtype,
+        **options: Any,
+    ) -> None:
+        super().__init__()
+        self.spatial_dims = spatial_dims
+        self.num_nodes = graph.num_nodes
+        self._blocks = graph.blocks
+        self._src_np = graph.src
+        self._dst_np = graph.dst
+        self.register_buffer("inputs", torch.as_tensor(graph.inputs.copy()), persistent=False)
+        self.register_buffer("outputs", torch.as_tensor(graph.outputs.copy()), persistent=False)
+        self.num_inputs = int(graph.inputs.size)
+        self.num_outputs = int(graph.outputs.size)
+        self.weight = nn.Parameter(torch.tensor(graph.weight, dtype=dtype))
+        self.selection: Selection = make_selection(
+            selection, k=k, real=graph.real, edge_block=graph.blocks[graph.dst]
+        )
+        if norm == "default":
+            norm = self.default_norm if spatial_dims > 0 else None
+        self._op_factory = make_node_op_factory(node_op, norm=norm, kernel_size=kernel_size)
+        for key, value in options.items():
+            setattr(self, key, value)
+        is_output = np.zeros(graph.num_nodes, dtype=bool)
+        is_output[graph.outputs] = True
+        self._is_output = is_output
+
+    # -------------------------------------------------------------- helpers for subclasses
+    def _node_op(self, nodes: np.ndarray) -> tuple[nn.Module | None, torch.Tensor | None, bool]:
+        """An op over the non-output ``nodes`` (in the given order) and where they sit.
+
+        Returns ``(op, positions, all_nodes)``: ``positions`` indexes the non-output nodes within
+        ``nodes``; ``all_nodes`` is True when every node has an op (no index needed).
+        """
+        keep = np.flatnonzero(~self._is_output[nodes])
+        if keep.size == 0:
+            return None, None, False
+        op = self._op_factory(int(keep.size), self.spatial_dims)
+        return op, torch.as_tensor(keep), keep.size == nodes.size
+
+    @staticmethod
+    def _apply_op(
+        op: nn.Module | None, positions: torch.Tensor | None, all_nodes: bool, i: torch.Tensor
+    ) -> torch.Tensor:
+        """``f(I)`` on the nodes that have an op, ``I`` unchanged on output nodes."""
+        if op is None:
+            return i
+        if all_nodes:
+            return op(i)
+        assert positions is not None  # internal invariant, not user input
+        return i.index_copy(1, positions, op(i.index_select(1, positions)))
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x: expected a torch.Tensor, found {type(x).__name__}")
+        want = 2 + self.spatial_dims
+        shape = (
+            "(B, inputs)"
+            if self.spatial_dims == 0
+            else ("(B, inputs, L)" if self.spatial_dims == 1 else "(B, inputs, H, W)")
+        )
+        if x.ndim != want or x.shape[1] != self.num_inputs:
+            raise ValueError(
+                f"x: expected shape {shape} with inputs={self.num_inputs} for spatial_dims="
+                f"{self.spatial_dims}, found {tuple(x.shape)}"
+            )
+
+    # -------------------------------------------------------------- public API
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map input-node states (B, len(inputs), *S) to output-node states (B, len(outputs), *S)."""
+        self._check_input(x)
+        w = self.selection(self.weight)  # once per forward pass, shared by every step
+        return self.run(x, w)
+
+    def run(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """Execute the dynamics with effective edge weights ``w`` (shape (m,))."""
+        raise NotImplementedError
+
+    def real_mask(self) -> torch.Tensor:
+        """The real-edge mask the next forward pass will use, bool, shape (m,)."""
+        with torch.no_grad():
+            return self.selection.mask(self.weight.detach())
+
+    @property
+    def k(self) -> int:
+        """Number of real edges in every forward pass."""
+        return self.selection.k
+
+    def graph(self) -> NeuralGraph:
+        """The current wiring: candidate weights as they are now and the next forward's real mask."""
+        return NeuralGraph(
+            self._src_np,
+            self._dst_np,
+            self.weight.detach().cpu().double().numpy(),
+            num_nodes=self.num_nodes,
+            blocks=self._blocks,
+            inputs=self.inputs.cpu().numpy(),
+            outputs=self.outputs.cpu().numpy(),
+            real=self.real_mask().cpu().numpy(),
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"dynamics={self.dynamics!r}, nodes={self.num_nodes}, "
+            f"candidates={self.weight.numel()}, spatial_dims={self.spatial_dims}"
+        )
+
+
+@register_dynamics("static")
+class Static(GraphModule):
+    """A DAG executed block by block.
+
+    For block :math:`b` with nodes :math:`V_b` and earlier nodes :math:`V_{<b}`:
+    :math:`I_{V_b} = W_b Z_{V_{<b}}` (one dense matrix product, :math:`W_b[v, u] = w_{uv}` masked to
+    real edges), then :math:`Z_{V_b} = f(I_{V_b})` with one grouped convolution. Block 0 is exactly
+    the input nodes; its input :math:`I` is the module input.
+    """
+
+    options: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, graph: NeuralGraph, **kw: Any) -> None:
+        super().__init__(graph, **kw)
+        blocks = graph.blocks
+        levels = np.unique(blocks)
+        n = graph.num_nodes
+        if graph.inputs.size == 0:
+            raise ValueError("graph: static dynamics needs input nodes (graph.inputs is empty)")
+        block0 = np.flatnonzero(blocks == levels[0])
+        if set(block0.tolist()) != set(graph.inputs.tolist()):
+            raise ValueError(
+                f"graph: static dynamics needs the input nodes to be exactly block {int(levels[0])}; "
+                f"found {block0.size} nodes in that block and {graph.inputs.size} inputs "
+                f"(e.g. node {int(np.setxor1d(block0, graph.inputs)[0])} is in one set only)"
+            )
+        bad = np.flatnonzero(blocks[graph.src] >= blocks[graph.dst])
+        if bad.size:
+            e = int(bad[0])
+            u, v = int(graph.src[e]), int(graph.dst[e])
+            raise ValueError(
+                f"graph: static dynamics needs every candidate edge to go into a later block; "
+                f"found {bad.size} that do not, e.g. candidate {e}: {u}->{v} "
+                f"(block {int(blocks[u])} -> block {int(blocks[v])})"
+            )
+        order = np.argsort(blocks, kind="stable")  # nodes grouped by block
+        pos = np.empty(n, dtype=np.int64)
+        pos[order] = np.arange(n)
+        level_of = np.searchsorted(levels, blocks)
+        sizes = np.bincount(level_of, minlength=levels.size)
+        starts = np.concatenate([[0], np.cumsum(sizes)])
+        # Flat layout of all block matrices W_b (sizes[b] x starts[b]) back to back.
+        seg = np.concatenate([[0], np.cumsum(sizes * starts[:-1])])
+        lv = level_of[graph.dst]
+        row = pos[graph.dst] - starts[lv]
+        col = pos[graph.src]
+        self.register_buffer(
+            "_flat_index", torch.as_tensor(seg[lv] + row * starts[lv] + col), persistent=False
+        )
+        self._matrix_size = int(seg[-1])
+        self._seg = seg.tolist()
+        self._sizes = sizes.tolist()
+        self._starts = starts.tolist()
+        # Channel i of the input is node graph.inputs[i]; block 0 holds them in node order.
+        rank = np.empty(n, dtype=np.int64)
+        rank[graph.inputs] = np.arange(graph.inputs.size)
+        self.register_buffer("_in_perm", torch.as_tensor(rank[order[: sizes[0]]]), persistent=False)
+        self.register_buffer("_out_pos", torch.as_tensor(pos[graph.outputs]), persistent=False)
+        self.ops = nn.ModuleList()
+        self._op_flags: list[tuple[bool, bool]] = []  # (has an op, every node of the block has one)
+        for b in range(levels.size):
+            op, positions, all_nodes = self._node_op(order[starts[b] : starts[b + 1]])
+            self.ops.append(op if op is not None else nn.Identity())
+            self._op_flags.append((op is not None, all_nodes))
+            if positions is not None and not all_nodes:
+                self.register_buffer(f"_op_pos_{b}", positions, persistent=False)
+
+    def _op(self, b: int, i: torch.Tensor) -> torch.Tensor:
+        has_op, all_nodes = self._op_flags[b]
+        if not has_op:  # a block of output nodes only
+            return i
+        pos = None if all_nodes else getattr(self, f"_op_pos_{b}")
+        return self._apply_op(self.ops[b], pos, all_nodes, i)
+
+    def run(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        batch, spatial = x.shape[0], x.shape[2:]
+        flat_w = w.new_zeros(self._matrix_size).index_put((self._flat_index,), w)
+        z0 = self._op(0, x.index_select(1, self._in_perm))
+        states = [z0.transpose(0, 1).reshape(self._sizes[0], -1)]  # node-major (n_b, B*P)
+        for b in range(1, len(self._sizes)):
+            n_b, n_prev = self._sizes[b], self._starts[b]
+            mat = flat_w[self._seg[b] : self._seg[b + 1]].view(n_b, n_prev)
+            prev = states[0] if b == 1 else torch.cat(states, dim=0)
+            i = (mat @ prev).view(n_b, batch, *spatial).transpose(0, 1)
+            z = self._op(b, i)
+            states.append(z.transpose(0, 1).reshape(n_b, -1))
+        every = torch.cat(states, dim=0)
+        out = every.index_select(0, self._out_pos)
+        return out.view(-1, batch, *spatial).transpose(0, 1).contiguous()
+
+
+class _Dynamic(GraphModule):
+    """Shared set-up of the dynamic (recurrent) settings: one n×n matrix and one node op."""
+
+    def __init__(self, graph: NeuralGraph, **kw: Any) -> None:
+        super().__init__(graph, **kw)
+        n = graph.num_nodes
+        if graph.inputs.size == 0:
+            raise ValueError(
+                f"graph: {self.dynamics} dynamics needs input nodes (graph.inputs is empty)"
+            )
+        self.register_buffer(
+            "_flat_index", torch.as_tensor(graph.dst * n + graph.src), persistent=False
+        )
+        op, positions, all_nodes = self._node_op(np.arange(n))
+        self.op = op if op is not None else nn.Identity()
+        self._has_op = op is not None
+        self._all_nodes = all_nodes
+        self.register_buffer("_op_pos", positions, persistent=False)
+
+    def _matrix(self, w: torch.Tensor) -> torch.Tensor:
+        """``M[v, u] = w_uv``, shape (n, n)."""
+        n = self.num_nodes
+        return w.new_zeros(n * n).index_put((self._flat_index,), w).view(n, n)
+
+    def _initial_state(self, x: torch.Tensor) -> torch.Tensor:
+        z = x.new_zeros(x.shape[0], self.num_nodes, *x.shape[2:])
+        return z.index_copy(1, self.inputs, x)
+
+    def _update(
+        self, matrix: torch.Tensor, z: torch.Tensor, x: torch.Tensor | None
+    ) -> torch.Tensor:
+        """:math:`f(A^\\top Z [+ x \\text{ at the inputs}])`."""
+        i = _propagate(matrix, z)
+        if x is not None:
+            i = i.index_add(1, self.inputs, x)
+        if not self._has_op:
+            return i
+        return self._apply_op(self.op, self._op_pos, self._all_nodes, i)
+
+
+@register_dynamics("discrete")
+class Discrete(_Dynamic):
+    """:math:`Z(t) = f_\\theta(A^\\top Z(t-1))`, ``t = 1..steps``, all nodes updated synchronously.
+
+    Options
+    -------
+    steps : int
+        Number of time steps (default 5, as in DNW sec. 3.1).
+    inject_input : bool
+        Add the input to the input nodes' :math:`I` at every step (sequence models), not only use it
+        as :math:`Z(0)`.
+    """
+
+    options: ClassVar[dict[str, Any]] = {"steps": 5, "inject_input": False}
+    steps: int
+    inject_input: bool
+
+    def run(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        matrix = self._matrix(w)
+        z = self._initial_state(x)
+        for _ in range(self.steps):
+            z = self._update(matrix, z, x if self.inject_input else None)
+        return z.index_select(1, self.outputs)
+
+
+class _ODEFunc(nn.Module):
+    """The vector field :math:`\\dot Z = f(A^\\top Z)`; ``matrix`` is set once per forward pass."""
+
+    def __init__(self, owner: Continuous) -> None:
+        super().__init__()
+        self._owner = [owner]  # a list, so the owner is not registered as a submodule (no cycle)
+        self.matrix: torch.Tensor | None = None
+        self.nfe = 0
+
+    def forward(self, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        self.nfe += 1
+        assert self.matrix is not None  # set by Continuous.run
+        return self._owner[0]._update(self.matrix, z, None)
+
+
+@register_dynamics("continuous")
+class Continuous(_Dynamic):
+    """:math:`\\dot Z = f_\\theta(A^\\top Z)`, integrated by torchdiffeq from 0 to ``t1``.
+
+    Options
+    -------
+    t1 : float
+        End time (default 1.0).
+    method : str
+        torchdiffeq solver (default ``"dopri5"``).
+    rtol, atol : float
+        Solver tolerances (default 1e-3 each).
+    adjoint : bool
+        Use ``odeint_adjoint``; the effective edge matrix (and through it the edge weights) and the
+        node-op parameters are passed as ``adjoint_params``.
+    solver_options : dict or None
+        Passed to torchdiffeq as ``options`` (e.g. ``{"step_size": 0.25}`` for fixed-step methods).
+
+    The default norm is instance norm: batch-norm running statistics would be updated at every
+    ODE evaluation.
+    """
+
+    options: ClassVar[dict[str, Any]] = {
+        "t1": 1.0,
+        "method": "dopri5",
+        "rtol": 1e-3,
+        "atol": 1e-3,
+        "adjoint": False,
+        "solver_options": None,
+    }
+    default_norm: ClassVar[str | None] = "instance"
+    t1: float
+    method: str
+    rtol: float
+    atol: float
+    adjoint: bool
+    solver_options: dict[str, Any] | None
+
+    def __init__(self, graph: NeuralGraph, **kw: Any) -> None:
+        super().__init__(graph, **kw)
+        self.func = _ODEFunc(self)
+
+    @property
+    def nfe(self) -> int:
+        """Number of vector-field evaluations so far (forward and adjoint)."""
+        return self.func.nfe
+
+    def run(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        import torchdiffeq
+
+        matrix = self._matrix(w)
+        self.func.matrix = matrix
+        z0 = self._initial_state(x)
+        t = torch.tensor([0.0, float(self.t1)], dtype=x.dtype, device=x.device)
+        kwargs: dict[str, Any] = {"rtol": self.rtol, "atol": self.atol, "method": self.method}
+        if self.solver_options:
+            kwargs["options"] = dict(self.solver_options)
+        try:
+            if self.adjoint:
+                params = (matrix, *(p for p in self.op.parameters() if p.requires_grad))
+                zt = torchdiffeq.odeint_adjoint(self.func, z0, t, adjoint_params=params, **kwargs)
+            else:
+                zt = torchdiffeq.odeint(self.func, z0, t, **kwargs)
+        finally:
+            self.func.matrix = matrix if self.adjoint else None  # adjoint backward needs it
+        return zt[-1].index_select(1, self.outputs)
