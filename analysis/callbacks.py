@@ -24,7 +24,7 @@ class GraphMetricsCallback:
         Record every ``every`` epochs (>= 1); epoch 0 is always recorded.
     samples : int, optional
         Passed to :func:`~wiring.analysis.average_shortest_path_length` (``None``: exact up to
-        2,000 nodes, 256 sampled sources above).
+        5,000 nodes, 256 sampled sources above).
 
     Examples
     --------

@@ -512,7 +512,7 @@ class _Spectrum:
             # stochastic part: standard error of the ratio of means (delta method) across probes
             resid = num_p - alpha[i][:, None] * den_p
             se = np.sqrt(np.var(resid, axis=1, ddof=1) / probes) / np.maximum(den, 1e-300)
-            err[i] = 3.0 * se + bound / np.maximum(den, 1e-300)
+            err[i] = 4.0 * se + bound / np.maximum(den, 1e-300)
         return np.clip(alpha, 0.0, 1.0), err
 
 
@@ -670,6 +670,11 @@ def _sparse_spectrum(
         nodes, weights = _slq(op, n, basis, probes=probes, steps=lanczos_steps, seed=seed)
         # each probe's weights sum to ||z'||^2, whose mean is `rest`; rescale per probe to `rest`
         # so that every probe's measure counts exactly the remaining eigenvalues (ratio estimator).
+        # The remaining eigenvalues are >= the largest deflated one. Rounding (and the eigensolver's
+        # tolerance) lets tiny components along the deflated eigenvectors back in; their nodes,
+        # with weights ~1e-20, would dominate e^{-t λ} at large t. Clamp them onto the interval.
+        if lam.size:
+            nodes = np.maximum(nodes, lam[-1])
         sums = weights.sum(axis=1, keepdims=True)
         weights = weights * (rest / np.where(sums > 0, sums, 1.0))
         spec = _Spectrum(n=n, zeros=c, exact=lam, nodes=nodes, weights=weights)
@@ -715,7 +720,7 @@ def scree(
     *,
     weighted: bool = True,
     method: Method = "auto",
-    exact_eigenvalues: int = 32,
+    exact_eigenvalues: int = 16,
     probes: int = 16,
     lanczos_steps: int = 80,
     seed: int = 0,
@@ -757,7 +762,7 @@ def scree(
         Settings of the sparse path.
     return_error : bool
         Also return an error bound of the same shape: 0 on the dense path; on the sparse path
-        3 standard errors over the probes plus the Gauss-quadrature bound at the cut (see
+        4 standard errors over the probes plus the Gauss-quadrature bound at the cut (see
         ``docs/analysis.md``).
 
     Returns
@@ -814,7 +819,7 @@ def saturation_time(
     tol: float = 1e-3,
     weighted: bool = True,
     method: Method = "auto",
-    exact_eigenvalues: int = 32,
+    exact_eigenvalues: int = 16,
     probes: int = 16,
     lanczos_steps: int = 80,
     seed: int = 0,

@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 #: ``average_shortest_path_length(samples=None)`` is exact up to this many nodes ...
-EXACT_PATH_MAX_NODES = 2000
+EXACT_PATH_MAX_NODES = 5000
 #: ... and above it uses this many sampled source nodes.
 DEFAULT_PATH_SAMPLES = 256
 #: rows per chunk of the sparse triangle count (bounds the memory of (S @ S)[rows])
@@ -277,7 +277,7 @@ def average_shortest_path_length(
 
     On a connected graph this is networkx's ``average_shortest_path_length``; a disconnected graph is
     allowed (pairs without a path are left out; 0 when there is no such pair). Exact (breadth-first
-    search from every node) up to 2,000 nodes; above, estimated from ``samples`` source nodes drawn
+    search from every node) up to 5,000 nodes; above, estimated from ``samples`` source nodes drawn
     uniformly without replacement (default 256): the mean over the reachable pairs ``(u, v)`` with
     ``u`` a sampled source (a ratio estimator; its standard error shrinks as ``1/sqrt(samples)``).
 
@@ -287,7 +287,7 @@ def average_shortest_path_length(
     ----------
     graph : NeuralGraph, scipy sparse matrix, numpy.ndarray or networkx graph
     samples : int, optional
-        Number of sampled source nodes; ``None``: all nodes up to 2,000 nodes, else 256. A value
+        Number of sampled source nodes; ``None``: all nodes up to 5,000 nodes, else 256. A value
         ``>= n`` gives the exact mean.
     directed : bool
         Follow edge directions (``u -> v`` paths only) instead of the undirected view.
