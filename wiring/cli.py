@@ -17,6 +17,7 @@ import argparse
 import json
 import sys
 import time
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -274,6 +275,7 @@ def run_demo(
                 **sizes,
             )
             run_dir = out / f"{run.dynamics}-{run.selection}"
+            _clear_run_dir(run_dir)
             start = time.perf_counter()
             history = train(model, data, cfg, run_dir=run_dir, seed=seed, callbacks=[_Tick()])
             seconds = time.perf_counter() - start
@@ -292,6 +294,12 @@ def run_demo(
         bar.close()
     atomic_write_text(out / "results.json", json.dumps(rows, indent=2) + "\n")
     return rows
+
+
+def _clear_run_dir(run_dir: Path) -> None:
+    """Remove the files an earlier demo left in ``run_dir`` (and only those)."""
+    for name in ("checkpoint.pt", "metrics.jsonl", "config.toml", "graph.npz"):
+        (run_dir / name).unlink(missing_ok=True)
 
 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
@@ -387,11 +395,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if _is_non_finite(exc):
             print(f"{PROG} {args.command}: stopped: {exc}", file=sys.stderr)
             return 1
-        # User errors: a bad config value, a missing file, a bad value found while building the
-        # model or reading a file (the library's messages name the argument at fault).
-        if isinstance(
-            exc, UserError | ValueError | TypeError | FileNotFoundError | NotADirectoryError
-        ):
+        # User errors: a bad config value, a missing or unreadable file, a run directory in use, a
+        # bad value found while building the model (the library's messages name the argument).
+        if isinstance(exc, UserError | ValueError | TypeError | OSError | zipfile.BadZipFile):
             print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
             return 2
         raise
