@@ -23,6 +23,7 @@ from .structure import (
     average_shortest_path_length,
     clustering,
     degree_gini,
+    graph_info,
     summary,
 )
 
@@ -34,6 +35,7 @@ __all__ = [
     "average_shortest_path_length",
     "clustering",
     "degree_gini",
+    "graph_info",
     "heat_kernel",
     "heat_signature",
     "laplacian",

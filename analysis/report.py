@@ -22,7 +22,7 @@ import numpy as np
 
 from ._graphs import GraphData, GraphLike, as_graph
 from .spectral import heat_signature, saturation_time, scree, signature_distance
-from .structure import summary
+from .structure import graph_info, summary
 
 __all__ = ["analyze", "plot_adjacency", "plot_degrees", "plot_heat", "plot_scree", "plot_training"]
 
@@ -409,9 +409,22 @@ def analyze(
     order, bounds = _block_order(g)
 
     def do_summary() -> None:
+        result["graph"] = graph_info(g)
         result["summary"] = summary(g)
         if ref is not None:
+            result["reference_graph"] = graph_info(ref)
             result["reference_summary"] = summary(ref)
+        for label, info in (
+            ("graph", result["graph"]),
+            ("reference", result.get("reference_graph")),
+        ):
+            c = info["num_components"] if info else 1
+            if c > 1:
+                notes.append(
+                    f"The {label} has {c} connected components (isolated nodes included): its "
+                    f"algebraic connectivity is 0 and its scree curves (eq. 7, which leaves out only "
+                    f"λ1) level off at min(K, {c - 1}) / {c - 1} instead of 1."
+                )
 
     def do_heat() -> None:
         sig = heat_signature(g, sig_times, sources=sources)
@@ -487,11 +500,14 @@ def analyze(
 
 
 def _html(result: dict[str, Any], figures: dict[str, bytes]) -> str:
-    s = result["summary"]
+    s = {**result["graph"], **result["summary"]}
     rs = result.get("reference_summary")
+    if rs is not None:
+        rs = {**result["reference_graph"], **rs}
     keys = [
         "num_nodes",
         "num_edges",
+        "num_components",
         *TRAINING_MEASURES,
         "average_shortest_path_length_samples",
     ]
@@ -530,7 +546,8 @@ def _html(result: dict[str, Any], figures: dict[str, bytes]) -> str:
         "training.png": "Graph measures over training (as the adaptive-sparsity paper's fig. 5).",
     }
     figs = []
-    for name, data in figures.items():
+    ordered = sorted(figures.items(), key=lambda kv: list(captions).index(kv[0]))
+    for name, data in ordered:
         b64 = base64.b64encode(data).decode("ascii")
         cap = html.escape(captions.get(name, name))
         figs.append(

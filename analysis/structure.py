@@ -21,6 +21,7 @@ __all__ = [
     "average_shortest_path_length",
     "clustering",
     "degree_gini",
+    "graph_info",
     "summary",
 ]
 
@@ -326,8 +327,7 @@ def summary(
     Keys: ``algebraic_connectivity``, ``degree_gini``, ``clustering``, ``average_clustering``,
     ``average_shortest_path_length`` (the functions of the same names, default settings), plus
     ``average_shortest_path_length_samples`` (the number of BFS source nodes used; ``n`` when the
-    mean is exact), ``num_nodes`` and ``num_edges`` (stored directed entries of ``A``; each
-    undirected edge once for undirected graphs).
+    mean is exact).
 
     Parameters
     ----------
@@ -383,10 +383,27 @@ def summary(
             bar.update(1)
     if bar is not None:
         bar.close()
+    return out
+
+
+def graph_info(graph: GraphLike) -> dict[str, int]:
+    """Sizes of a graph: ``num_nodes``, ``num_edges`` (real edges; each undirected edge once) and
+    ``num_components`` (connected components of the undirected view, isolated nodes included).
+
+    Examples
+    --------
+    >>> import networkx as nx
+    >>> graph_info(nx.path_graph(3))
+    {'num_nodes': 3, 'num_edges': 2, 'num_components': 1}
+    """
+    g = as_graph(graph)
     nnz = int(g.adjacency.nnz)
     if g.undirected:
-        loops = int(np.count_nonzero(g.adjacency.diagonal()))
+        coo = g.adjacency.tocoo()
+        loops = int(np.count_nonzero(coo.row == coo.col))
         nnz = (nnz - loops) // 2 + loops
-    out["num_nodes"] = g.num_nodes
-    out["num_edges"] = nnz
-    return out
+    return {
+        "num_nodes": g.num_nodes,
+        "num_edges": nnz,
+        "num_components": g.components(weighted=False)[0],
+    }

@@ -52,7 +52,8 @@ def test_analyze_file_with_reference(tmp_path: Path, graphs: tuple) -> None:
     assert metrics["reference_summary"] == pytest.approx(summary(ref))
     assert len(metrics["heat"]["signature_distance"]) == len(metrics["heat"]["distance_times"])
     assert len(metrics["scree"]["alpha"]) == len(metrics["scree"]["fractions"])
-    assert metrics["notes"] == []
+    assert not any("No reference" in note for note in metrics["notes"])
+    assert metrics["graph"]["num_edges"] == 120
 
 
 def test_analyze_without_reference_says_so(tmp_path: Path, graphs: tuple) -> None:

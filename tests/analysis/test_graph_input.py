@@ -6,7 +6,7 @@ import networkx as nx
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from wiring.analysis import laplacian, summary
+from wiring.analysis import graph_info, laplacian
 from wiring.analysis._graphs import as_graph
 
 from wiring.graph import NeuralGraph
@@ -58,7 +58,7 @@ def test_neural_graph_keeps_real_zero_weight_edges_and_drops_unreal_ones() -> No
     g = as_graph(ng)
     assert g.adjacency.nnz == 2  # the weight-0 real edge is an edge, the unreal one is not
     np.testing.assert_array_equal(g.degrees(), [1, 2, 1])
-    assert summary(ng)["num_edges"] == 2
+    assert graph_info(ng)["num_edges"] == 2
 
 
 @pytest.mark.parametrize(

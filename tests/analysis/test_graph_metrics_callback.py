@@ -50,7 +50,8 @@ def test_summary_is_fast_for_a_few_thousand_nodes() -> None:
     start = time.perf_counter()
     GraphMetricsCallback().on_epoch_end(_Trainer(g), 0, metrics)
     elapsed = time.perf_counter() - start
-    assert metrics["graph"]["num_nodes"] == 3200
+    assert metrics["graph"]["average_shortest_path_length_samples"] == 3200  # exact: <= 5,000 nodes
+
     assert elapsed < 10.0  # about 1 s on one core; generous for a shared machine
 
 
