@@ -13,6 +13,7 @@ Each measure has an exact dense path (an eigendecomposition, for small graphs) a
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -529,13 +530,20 @@ def _dense_spectrum(g: GraphData, weighted: bool) -> _Spectrum:
     return _Spectrum(n=g.num_nodes, zeros=c, exact=np.sort(lam)[c:])
 
 
-def _deflation_basis(g: GraphData, weighted: bool) -> np.ndarray:
-    """Orthonormal basis of the null space of L: normalized component indicators, shape (n, c)."""
+def _project_out_null_space(g: GraphData, weighted: bool, x: np.ndarray) -> np.ndarray:
+    """x minus its projection on the null space of L (constant per component), shape (n, p).
+
+    The null space is spanned by the component indicator vectors; projecting them out is
+    subtracting each component's mean, done with bincount (no dense (n, c) basis: a graph with
+    many isolated nodes has many components).
+    """
     c, labels = g.components(weighted)
     sizes = np.bincount(labels, minlength=c).astype(np.float64)
-    basis = np.zeros((g.num_nodes, c))
-    basis[np.arange(g.num_nodes), labels] = 1.0 / np.sqrt(sizes[labels])
-    return basis
+    means = np.stack(
+        [np.bincount(labels, weights=x[:, j], minlength=c) / sizes for j in range(x.shape[1])],
+        axis=1,
+    )
+    return x - means[labels]
 
 
 def _deflated_operator(g: GraphData, weighted: bool) -> tuple[spla.LinearOperator, float]:
@@ -591,24 +599,24 @@ def _smallest_positive_eigs(
 def _slq(
     op: spla.LinearOperator,
     n: int,
-    basis: np.ndarray,
+    project: Callable[[np.ndarray], np.ndarray],
     *,
     probes: int,
     steps: int,
     seed: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Stochastic Lanczos quadrature of L restricted to the complement of ``basis``.
+    """Stochastic Lanczos quadrature of L restricted to the range of the projector ``project``.
 
     Returns nodes and weights, shape (probes, steps): for each Rademacher probe z (projected onto
-    the complement, z' = z - B B^T z), ``Σ_j weights[p, j] f(nodes[p, j]) ≈ z'^T f(L) z'``.
+    the complement of the deflated eigenvectors, z' = project(z)),
+    ``Σ_j weights[p, j] f(nodes[p, j]) ≈ z'^T f(L) z'``.
     Lanczos runs on all probes at once (one sparse mat-mat product per step) with local
     re-orthogonalization only; Gauss quadrature stays accurate without full re-orthogonalization
     (Knizhnerman 1996; Chen, Trogdon & Ubaru 2021).
     """
     rng = np.random.default_rng(seed)
     z = rng.choice(np.array([-1.0, 1.0]), size=(n, probes))
-    if basis.size:
-        z -= basis @ (basis.T @ z)
+    z = project(z)
     norms2 = np.sum(z * z, axis=0)
     v = z / np.sqrt(norms2)
     v_prev = np.zeros_like(v)
@@ -664,10 +672,15 @@ def _sparse_spectrum(
     if rest <= 0:
         spec = _Spectrum(n=n, zeros=c, exact=lam)
     else:
-        basis = np.concatenate([_deflation_basis(g, weighted), vecs], axis=1)
         lap = _laplacian(g, normalized=False, weighted=weighted)
         op = spla.aslinearoperator(lap)
-        nodes, weights = _slq(op, n, basis, probes=probes, steps=lanczos_steps, seed=seed)
+
+        def project(z: np.ndarray) -> np.ndarray:
+            # the eigenvectors are orthogonal to the null space: the two projections commute
+            z = _project_out_null_space(g, weighted, z)
+            return z - vecs @ (vecs.T @ z) if vecs.size else z
+
+        nodes, weights = _slq(op, n, project, probes=probes, steps=lanczos_steps, seed=seed)
         # each probe's weights sum to ||z'||^2, whose mean is `rest`; rescale per probe to `rest`
         # so that every probe's measure counts exactly the remaining eigenvalues (ratio estimator).
         # The remaining eigenvalues are >= the largest deflated one. Rounding (and the eigensolver's
