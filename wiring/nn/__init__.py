@@ -46,7 +46,13 @@ __all__ = [
     "register_dynamics",
 ]
 
-_COMMON = {"node_op": "norm-relu-conv", "norm": "default", "kernel_size": 3, "dtype": torch.float32}
+_COMMON = {
+    "node_op": "norm-relu-conv",
+    "norm": "default",
+    "kernel_size": 3,
+    "dtype": torch.float32,
+    "sparse": None,
+}
 
 
 def compile(
@@ -79,7 +85,8 @@ def compile(
         Common: ``node_op`` ("norm-relu-conv", "identity"/"linear", or a factory
         ``(channels, spatial_dims) -> nn.Module``), ``norm`` ("batch", "instance", None; default
         batch, instance for continuous, none for scalar states), ``kernel_size`` (3), ``dtype``
-        (torch.float32). Per dynamics: ``steps``, ``inject_input`` (discrete); ``t1``,
+        (torch.float32), ``sparse`` (None: chosen by density; True/False force the CSR or the
+        dense message passing, see :mod:`wiring.nn.edges`). Per dynamics: ``steps``, ``inject_input`` (discrete); ``t1``,
         ``method``, ``rtol``, ``atol``, ``adjoint``, ``solver_options`` (continuous).
 
     Returns
@@ -134,6 +141,8 @@ def _check_options(opts: dict[str, Any]) -> None:
         )
     if not isinstance(opts["dtype"], torch.dtype) or not opts["dtype"].is_floating_point:
         raise ValueError(f"dtype: expected a floating torch.dtype, found {opts['dtype']!r}")
+    if opts["sparse"] not in (None, True, False):
+        raise ValueError(f"sparse: expected None, True or False, found {opts['sparse']!r}")
     if "steps" in opts:
         positive_int("steps")
     for name in ("t1", "rtol", "atol"):

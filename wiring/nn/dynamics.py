@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from wiring.graph import NeuralGraph
+from wiring.nn.edges import EdgeBlock
 from wiring.nn.ops import make_node_op_factory
 from wiring.nn.selection import Selection, make_selection
 
@@ -47,27 +48,14 @@ def register_dynamics(name: str) -> Callable[[type[GraphModule]], type[GraphModu
     return deco
 
 
-def _propagate(matrix: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """:math:`I = M Z` over nodes as one GEMM.
+def _to_nodes(z: torch.Tensor) -> torch.Tensor:
+    """(B, c, *S) -> node-major (c, B*P), the layout of message passing (one GEMM per product)."""
+    return z.transpose(0, 1).reshape(z.shape[1], -1)
 
-    Parameters
-    ----------
-    matrix : Tensor, shape (n_dst, n_src)
-        ``matrix[v, u] = w_uv`` (effective weights).
-    z : Tensor, shape (B, n_src, *S)
 
-    Returns
-    -------
-    Tensor, shape (B, n_dst, *S)
-        A transposed view (node-major memory).
-    """
-    b, n_src = z.shape[0], z.shape[1]
-    spatial = z.shape[2:]
-    # Node-major layout (n_src, B*P) makes the product and both of its gradients single GEMMs;
-    # a broadcast (n, n) @ (B, n, P) would materialise a (B, n, n) weight gradient.
-    flat = z.transpose(0, 1).reshape(n_src, -1)
-    out = matrix @ flat
-    return out.reshape(matrix.shape[0], b, *spatial).transpose(0, 1)
+def _from_nodes(z: torch.Tensor, batch: int, spatial: tuple[int, ...]) -> torch.Tensor:
+    """node-major (c, B*P) -> (B, c, *S), as a transposed view."""
+    return z.view(z.shape[0], batch, *spatial).transpose(0, 1)
 
 
 class GraphModule(nn.Module):
@@ -99,10 +87,12 @@ class GraphModule(nn.Module):
         norm: Any,
         kernel_size: int,
         dtype: torch.dtype,
+        sparse: bool | None,
         **options: Any,
     ) -> None:
         super().__init__()
         self.spatial_dims = spatial_dims
+        self.sparse = sparse
         self.num_nodes = graph.num_nodes
         self._blocks = graph.blocks
         self._src_np = graph.src
@@ -168,11 +158,13 @@ class GraphModule(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map input-node states (B, len(inputs), *S) to output-node states (B, len(outputs), *S)."""
         self._check_input(x)
-        w = self.selection(self.weight)  # once per forward pass, shared by every step
-        return self.run(x, w)
+        # Once per forward pass, shared by every time step / ODE evaluation.
+        real = self.real_mask()
+        w = self.selection.apply(self.weight, real)
+        return self.run(x, w, real)
 
-    def run(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """Execute the dynamics with effective edge weights ``w`` (shape (m,))."""
+    def run(self, x: torch.Tensor, w: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """Execute the dynamics with effective weights ``w`` and real mask ``real`` (both (m,))."""
         raise NotImplementedError
 
     def real_mask(self) -> torch.Tensor:
@@ -246,18 +238,15 @@ class Static(GraphModule):
         level_of = np.searchsorted(levels, blocks)
         sizes = np.bincount(level_of, minlength=levels.size)
         starts = np.concatenate([[0], np.cumsum(sizes)])
-        # Flat layout of all block matrices W_b (sizes[b] x starts[b]) back to back.
-        seg = np.concatenate([[0], np.cumsum(sizes * starts[:-1])])
         lv = level_of[graph.dst]
-        row = pos[graph.dst] - starts[lv]
-        col = pos[graph.src]
-        self.register_buffer(
-            "_flat_index", torch.as_tensor(seg[lv] + row * starts[lv] + col), persistent=False
-        )
-        self._matrix_size = int(seg[-1])
-        self._seg = seg.tolist()
+        self.edges = nn.ModuleList()  # edges into block b (b >= 1) from every earlier node
+        for b in range(1, levels.size):
+            cand = np.flatnonzero(lv == b)
+            rows, cols = pos[graph.dst[cand]] - starts[b], pos[graph.src[cand]]
+            self.edges.append(
+                EdgeBlock(cand, rows, cols, int(sizes[b]), int(starts[b]), sparse=self.sparse)
+            )
         self._sizes = sizes.tolist()
-        self._starts = starts.tolist()
         # Channel i of the input is node graph.inputs[i]; block 0 holds them in node order.
         rank = np.empty(n, dtype=np.int64)
         rank[graph.inputs] = np.arange(graph.inputs.size)
@@ -279,21 +268,16 @@ class Static(GraphModule):
         pos = None if all_nodes else getattr(self, f"_op_pos_{b}")
         return self._apply_op(self.ops[b], pos, all_nodes, i)
 
-    def run(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        batch, spatial = x.shape[0], x.shape[2:]
-        flat_w = w.new_zeros(self._matrix_size).index_put((self._flat_index,), w)
+    def run(self, x: torch.Tensor, w: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        batch, spatial = x.shape[0], tuple(x.shape[2:])
         z0 = self._op(0, x.index_select(1, self._in_perm))
-        states = [z0.transpose(0, 1).reshape(self._sizes[0], -1)]  # node-major (n_b, B*P)
-        for b in range(1, len(self._sizes)):
-            n_b, n_prev = self._sizes[b], self._starts[b]
-            mat = flat_w[self._seg[b] : self._seg[b + 1]].view(n_b, n_prev)
+        states = [_to_nodes(z0)]  # node-major (n_b, B*P), one per block
+        for b, edges in enumerate(self.edges, start=1):
             prev = states[0] if b == 1 else torch.cat(states, dim=0)
-            i = (mat @ prev).view(n_b, batch, *spatial).transpose(0, 1)
-            z = self._op(b, i)
-            states.append(z.transpose(0, 1).reshape(n_b, -1))
-        every = torch.cat(states, dim=0)
-        out = every.index_select(0, self._out_pos)
-        return out.view(-1, batch, *spatial).transpose(0, 1).contiguous()
+            i = edges.prepare(w, real)(prev)  # (n_b, B*P)
+            states.append(_to_nodes(self._op(b, _from_nodes(i, batch, spatial))))
+        out = torch.cat(states, dim=0).index_select(0, self._out_pos)
+        return _from_nodes(out, batch, spatial).contiguous()
 
 
 class _Dynamic(GraphModule):
@@ -306,8 +290,8 @@ class _Dynamic(GraphModule):
             raise ValueError(
                 f"graph: {self.dynamics} dynamics needs input nodes (graph.inputs is empty)"
             )
-        self.register_buffer(
-            "_flat_index", torch.as_tensor(graph.dst * n + graph.src), persistent=False
+        self.edges = EdgeBlock(
+            np.arange(graph.num_candidates), graph.dst, graph.src, n, n, sparse=self.sparse
         )
         op, positions, all_nodes = self._node_op(np.arange(n))
         self.op = op if op is not None else nn.Identity()
@@ -315,20 +299,13 @@ class _Dynamic(GraphModule):
         self._all_nodes = all_nodes
         self.register_buffer("_op_pos", positions, persistent=False)
 
-    def _matrix(self, w: torch.Tensor) -> torch.Tensor:
-        """``M[v, u] = w_uv``, shape (n, n)."""
-        n = self.num_nodes
-        return w.new_zeros(n * n).index_put((self._flat_index,), w).view(n, n)
-
     def _initial_state(self, x: torch.Tensor) -> torch.Tensor:
         z = x.new_zeros(x.shape[0], self.num_nodes, *x.shape[2:])
         return z.index_copy(1, self.inputs, x)
 
-    def _update(
-        self, matrix: torch.Tensor, z: torch.Tensor, x: torch.Tensor | None
-    ) -> torch.Tensor:
-        """:math:`f(A^\\top Z [+ x \\text{ at the inputs}])`."""
-        i = _propagate(matrix, z)
+    def _update(self, edges: Any, z: torch.Tensor, x: torch.Tensor | None) -> torch.Tensor:
+        """:math:`f(A^\\top Z)` (plus ``x`` at the input nodes when given); z is (B, n, *S)."""
+        i = _from_nodes(edges(_to_nodes(z)), z.shape[0], tuple(z.shape[2:]))
         if x is not None:
             i = i.index_add(1, self.inputs, x)
         if not self._has_op:
@@ -353,27 +330,26 @@ class Discrete(_Dynamic):
     steps: int
     inject_input: bool
 
-    def run(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        matrix = self._matrix(w)
+    def run(self, x: torch.Tensor, w: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        edges = self.edges.prepare(w, real)
         z = self._initial_state(x)
         for _ in range(self.steps):
-            z = self._update(matrix, z, x if self.inject_input else None)
+            z = self._update(edges, z, x if self.inject_input else None)
         return z.index_select(1, self.outputs)
 
 
 class _ODEFunc(nn.Module):
-    """The vector field :math:`\\dot Z = f(A^\\top Z)`; ``matrix`` is set once per forward pass."""
+    """The vector field :math:`\\dot Z = f(A^\\top Z)`; ``edges`` is set once per forward pass."""
 
     def __init__(self, owner: Continuous) -> None:
         super().__init__()
         self._owner = [owner]  # a list, so the owner is not registered as a submodule (no cycle)
-        self.matrix: torch.Tensor | None = None
+        self.edges: Any = None
         self.nfe = 0
 
     def forward(self, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         self.nfe += 1
-        assert self.matrix is not None  # set by Continuous.run
-        return self._owner[0]._update(self.matrix, z, None)
+        return self._owner[0]._update(self.edges, z, None)
 
 
 @register_dynamics("continuous")
@@ -389,8 +365,8 @@ class Continuous(_Dynamic):
     rtol, atol : float
         Solver tolerances (default 1e-3 each).
     adjoint : bool
-        Use ``odeint_adjoint``; the effective edge matrix (and through it the edge weights) and the
-        node-op parameters are passed as ``adjoint_params``.
+        Use ``odeint_adjoint``; the effective edge weights (and through them the edge weights)
+        and the node-op parameters are passed as ``adjoint_params``.
     solver_options : dict or None
         Passed to torchdiffeq as ``options`` (e.g. ``{"step_size": 0.25}`` for fixed-step methods).
 
@@ -423,22 +399,20 @@ class Continuous(_Dynamic):
         """Number of vector-field evaluations so far (forward and adjoint)."""
         return self.func.nfe
 
-    def run(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    def run(self, x: torch.Tensor, w: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         import torchdiffeq
 
-        matrix = self._matrix(w)
-        self.func.matrix = matrix
+        edges = self.func.edges = self.edges.prepare(w, real)
         z0 = self._initial_state(x)
         t = torch.tensor([0.0, float(self.t1)], dtype=x.dtype, device=x.device)
         kwargs: dict[str, Any] = {"rtol": self.rtol, "atol": self.atol, "method": self.method}
         if self.solver_options:
             kwargs["options"] = dict(self.solver_options)
-        try:
-            if self.adjoint:
-                params = (matrix, *(p for p in self.op.parameters() if p.requires_grad))
-                zt = torchdiffeq.odeint_adjoint(self.func, z0, t, adjoint_params=params, **kwargs)
-            else:
-                zt = torchdiffeq.odeint(self.func, z0, t, **kwargs)
-        finally:
-            self.func.matrix = matrix if self.adjoint else None  # adjoint backward needs it
+        if self.adjoint:
+            # The vector field depends on the effective weights (a function of the edge weights)
+            # and the node-op parameters: the adjoint integrates the gradients of exactly these.
+            params = (edges.w, *(p for p in self.op.parameters() if p.requires_grad))
+            zt = torchdiffeq.odeint_adjoint(self.func, z0, t, adjoint_params=params, **kwargs)
+        else:
+            zt = torchdiffeq.odeint(self.func, z0, t, **kwargs)
         return zt[-1].index_select(1, self.outputs)

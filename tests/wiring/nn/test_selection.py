@@ -23,10 +23,10 @@ def _hand_written_grad(
     a[torch.as_tensor(g.src.copy()), torch.as_tensor(g.dst.copy())] = (weight * mask).detach()
     a.requires_grad_(True)
     z = torch.zeros(x.shape[0], n, dtype=torch.float64)
-    z[:, g.inputs] = x
+    z[:, torch.as_tensor(g.inputs.copy())] = x
     for _ in range(steps):
         z = z @ a
-    z[:, g.outputs].pow(2).sum().backward()
+    z[:, torch.as_tensor(g.outputs.copy())].pow(2).sum().backward()
     return a.grad[torch.as_tensor(g.src.copy()), torch.as_tensor(g.dst.copy())]
 
 
