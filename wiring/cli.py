@@ -32,7 +32,17 @@ if TYPE_CHECKING:  # pragma: no cover
     from wiring.graph import NeuralGraph
     from wiring.models import GraphClassifier
 
-__all__ = ["DEMO_MODEL", "build_model", "graph_info", "main", "run_demo"]
+__all__ = [
+    "DEMO_EPOCHS",
+    "DEMO_MODEL",
+    "DEMO_TRAIN",
+    "build_model",
+    "format_table",
+    "graph_info",
+    "load_data",
+    "main",
+    "run_demo",
+]
 
 PROG = "wiring"
 
@@ -199,9 +209,18 @@ DEMO_MODEL: dict[str, Any] = {
     "block_size": 64,
     "k": 3_000,
     "steps": 5,
-    "method": "rk4",
+    "method": "rk4",  # one fixed RK4 step from 0 to t1 (4 evaluations) instead of dopri5
     "t1": 1.0,
 }
+#: The demo's training: Adam reaches in 8 epochs what the paper's SGD recipe needs 20 for.
+DEMO_TRAIN: dict[str, Any] = {
+    "batch_size": 128,
+    "optimizer": "adam",
+    "lr": 0.01,
+    "weight_decay": 0.0,
+    "scheduler": "cosine",
+}
+DEMO_EPOCHS = 8
 
 
 @dataclass(frozen=True)
@@ -213,7 +232,7 @@ class _DemoRun:
 def run_demo(
     out: str | Path = "runs/demo",
     *,
-    epochs: int = 4,
+    epochs: int = DEMO_EPOCHS,
     seed: int = 0,
     progress: bool = True,
     dynamics: Sequence[str] = ("static", "discrete", "continuous"),
@@ -241,16 +260,7 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
     data = mnist1d(seed=0)
     runs = [_DemoRun(d, s) for d in dynamics for s in ("dnw", "random")]
-    cfg = TrainConfig(
-        epochs=epochs,
-        batch_size=128,
-        optimizer="sgd",
-        lr=0.1,
-        momentum=0.9,
-        weight_decay=5e-4,
-        scheduler="cosine",
-        progress=False,
-    )
+    cfg = TrainConfig(**{**DEMO_TRAIN, "epochs": epochs, "progress": False})
 
     bar = tqdm(total=len(runs) * epochs, desc="demo", unit="epoch", disable=not progress)
 
@@ -359,7 +369,7 @@ def _parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="DNW vs random graph for three dynamics on MNIST-1D")
     d.add_argument("--out", default="runs/demo", metavar="DIR")
-    d.add_argument("--epochs", type=int, default=4)
+    d.add_argument("--epochs", type=int, default=DEMO_EPOCHS)
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
     d.set_defaults(func=_cmd_demo)
