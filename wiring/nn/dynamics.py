@@ -365,8 +365,8 @@ class Continuous(_Dynamic):
     rtol, atol : float
         Solver tolerances (default 1e-3 each).
     adjoint : bool
-        Use ``odeint_adjoint``; the effective edge weights (and through them the edge weights)
-        and the node-op parameters are passed as ``adjoint_params``.
+        Use ``odeint_adjoint``; the edge weights and the node-op parameters are passed as
+        ``adjoint_params``.
     solver_options : dict or None
         Passed to torchdiffeq as ``options`` (e.g. ``{"step_size": 0.25}`` for fixed-step methods).
 
@@ -409,9 +409,11 @@ class Continuous(_Dynamic):
         if self.solver_options:
             kwargs["options"] = dict(self.solver_options)
         if self.adjoint:
-            # The vector field depends on the effective weights (a function of the edge weights)
-            # and the node-op parameters: the adjoint integrates the gradients of exactly these.
-            params = (edges.w, *(p for p in self.op.parameters() if p.requires_grad))
+            # The vector field depends on the edge weights (through the effective weights, built
+            # once above) and the node-op parameters: the adjoint integrates their gradients. Its
+            # vector-Jacobian products reach `weight` through the selection rule, so the
+            # straight-through gradient of hallucinated edges is kept.
+            params = (self.weight, *(p for p in self.op.parameters() if p.requires_grad))
             zt = torchdiffeq.odeint_adjoint(self.func, z0, t, adjoint_params=params, **kwargs)
         else:
             zt = torchdiffeq.odeint(self.func, z0, t, **kwargs)

@@ -181,6 +181,24 @@ def test_continuous_adjoint_gradients_match_direct():
         torch.testing.assert_close(q.grad, p.grad, rtol=1e-4, atol=1e-6, msg=name)
 
 
+def test_adjoint_params_hold_the_edge_weights(monkeypatch):
+    import torchdiffeq
+
+    seen = {}
+    original = torchdiffeq.odeint_adjoint
+
+    def spy(func, y0, t, *, adjoint_params, **kw):
+        seen["params"] = adjoint_params
+        return original(func, y0, t, adjoint_params=adjoint_params, **kw)
+
+    monkeypatch.setattr(torchdiffeq, "odeint_adjoint", spy)
+    g = generators.complete_digraph(6, inputs=[0, 1], outputs=[5], seed=0)
+    model = wiring.compile(g, dynamics="continuous", spatial_dims=1, k=10, adjoint=True)
+    model(torch.randn(2, 2, 4)).sum().backward()
+    assert any(p is model.weight for p in seen["params"])
+    assert (model.weight.grad[~model.real_mask()] != 0).any()  # straight-through kept
+
+
 @pytest.mark.parametrize("dynamics", ["static", "discrete", "continuous"])
 def test_selection_runs_once_per_forward(dynamics, monkeypatch):
     g = (
