@@ -402,7 +402,7 @@ class Continuous(_Dynamic):
     def run(self, x: torch.Tensor, w: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         import torchdiffeq
 
-        edges = self.func.edges = self.edges.prepare(w, real)
+        self.func.edges = self.edges.prepare(w, real)
         z0 = self._initial_state(x)
         t = torch.tensor([0.0, float(self.t1)], dtype=x.dtype, device=x.device)
         kwargs: dict[str, Any] = {"rtol": self.rtol, "atol": self.atol, "method": self.method}
