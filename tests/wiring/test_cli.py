@@ -32,7 +32,7 @@ def tiny_config(tmp_path: Path) -> Path:
     path.write_text(
         'seed = 0\n[data]\nname = "digits"\n[model]\n'
         + _toml_table(TINY_MODEL)
-        + "\n[train]\nepochs = 1\nbatch_size = 256\nprogress = false\n"
+        + "\n[train]\nepochs = 1\nbatch_size = 256\nprogress = false\n[analysis]\nevery = 1\n"
     )
     return path
 
@@ -190,6 +190,7 @@ def test_train_end_to_end(tmp_path, tiny_config, capsys):
         assert (run / name).is_file(), name
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert len(metrics) == 1 and 0.0 <= metrics[0]["test_accuracy"] <= 1.0
+    assert "algebraic_connectivity" in metrics[0]["graph"]  # [analysis] every = 1
     import tomllib
 
     resolved = tomllib.loads((run / "config.toml").read_text())
