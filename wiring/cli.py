@@ -69,7 +69,7 @@ def build_model(cfg: _config.ExperimentConfig, data: Dataset) -> GraphClassifier
         spatial_dims=data.spatial_dims,
         in_channels=data.in_channels,
         num_classes=data.num_classes,
-        **cfg.model.overrides(),
+        **cfg.model.overrides(cfg.seed),
     )
 
 

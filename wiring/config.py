@@ -140,7 +140,8 @@ class ModelConfig:
     The defaults are the paper's: 800 nodes, 32 inputs, the last 100 nodes as outputs, hidden
     blocks of 192 (static), 5 steps (discrete), dopri5 at tolerance 1e-3 (continuous), k = 32,000
     real edges.
-    See :func:`wiring.models.tiny_classifier` for the meaning of each key.
+    See :func:`wiring.models.tiny_classifier` for the meaning of each key; ``graph_seed = -1`` (the
+    default) draws the random-graph baseline with the experiment's ``seed``.
     """
 
     name: str = _f("tiny_classifier", choices=("tiny_classifier",))
@@ -157,19 +158,29 @@ class ModelConfig:
     rtol: float = _f(1e-3, min=0.0, min_exclusive=True)
     atol: float = _f(1e-3, min=0.0, min_exclusive=True)
     adjoint: bool = False
+    step_size: float = _f(0.0, min=0.0)
     stem_stride: int = _f(4, choices=(1, 2, 4))
     norm: str = _f("instance", choices=("instance", "batch", "none"))
-    graph_seed: int = _f(0, min=0)
+    graph_seed: int = _f(-1, min=-1)
+    pool_window: int = _f(0, min=0)
+    weight_scale: float = _f(0.0, min=0.0)
 
-    def overrides(self) -> dict[str, Any]:
+    def overrides(self, seed: int = 0) -> dict[str, Any]:
         """Keyword arguments for :func:`wiring.models.tiny_classifier` (all keys but ``name``).
 
-        ``norm = "none"`` becomes ``None``; ``selection``/``dynamics`` are included.
+        TOML has no null, so ``norm = "none"``, ``step_size = 0``, ``pool_window = 0`` and
+        ``weight_scale = 0`` mean None (the model's default), and ``graph_seed = -1`` means the
+        experiment's ``seed``.
         """
         out = dataclasses.asdict(self)
         out.pop("name")
         if out["norm"] == "none":
             out["norm"] = None
+        for key in ("step_size", "pool_window", "weight_scale"):
+            if not out[key]:
+                out[key] = None
+        if out["graph_seed"] < 0:
+            out["graph_seed"] = seed
         return out
 
 

@@ -164,6 +164,20 @@ def test_overrides_apply_and_are_validated():
         config.loads("seed = 1\n", overrides=["seed.x=3"])
 
 
+def test_model_overrides_map_toml_defaults_to_none_and_seed():
+    cfg = config.loads('seed = 5\n[model]\nnorm = "none"\n')
+    kw = cfg.model.overrides(cfg.seed)
+    assert kw["norm"] is None and kw["step_size"] is None and kw["pool_window"] is None
+    assert kw["weight_scale"] is None and kw["graph_seed"] == 5
+    kw = config.loads("[model]\ngraph_seed = 2\nstep_size = 0.25\n").model.overrides(5)
+    assert kw["graph_seed"] == 2 and kw["step_size"] == 0.25
+    from wiring.models import TinyClassifierSizes
+
+    assert set(kw) - {"dynamics", "selection"} == {
+        f.name for f in dataclasses.fields(TinyClassifierSizes)
+    }
+
+
 def test_apply_overrides_leaves_the_input_alone():
     mapping = {"train": {"epochs": 10}}
     out = config.apply_overrides(mapping, ["train.epochs=2"])
