@@ -179,8 +179,8 @@ def plot_adjacency(graph: GraphLike, *, title: str = "adjacency") -> bytes:
         ax.axvline(bnd, color="0.6", lw=0.5)
     ax.set_xlabel("target node v (ordered by block)")
     ax.set_ylabel("source node u (ordered by block)")
-    binned = f", binned {n}->{size} px" if size < n else ""
-    ax.set_title(f"{title}: |A[u, v]| ({g.adjacency.nnz} edges{binned})")
+    binned = f"\n{n} nodes binned to {size} x {size} pixels" if size < n else ""
+    ax.set_title(f"{title}: |A[u, v]|, {g.adjacency.nnz} edges{binned}", fontsize=11)
     fig.colorbar(im, ax=ax, label="|weight| (sum per pixel)" if binned else "|weight|")
     return _png(fig)
 
