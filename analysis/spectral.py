@@ -338,11 +338,17 @@ def _expm_multiply_times(lap: sp.csr_array, a: np.ndarray, times: np.ndarray) ->
     x, prev = a.copy(), 0.0
     neg = -lap
     trace = float(neg.diagonal().sum())
+    norm1 = 2.0 * float(lap.diagonal().max(initial=0.0))  # ||L||_1 <= 2 max degree
     for i in order:
         dt = float(times[i]) - prev
-        if dt > 0:
+        if dt * norm1 < 1e-8:
+            # e^{-dt L} x = x - dt L x + O((dt ||L||)^2): exact to rounding here. expm_multiply
+            # itself divides by zero for subnormal dt.
+            if dt > 0:
+                x = x - dt * (lap @ x)
+        else:
             x = spla.expm_multiply(neg * dt, x, traceA=trace * dt)
-            prev = float(times[i])
+        prev = float(times[i])
         out[:, i] = x
     return out
 
