@@ -40,6 +40,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402
+
 from wiring.analysis import (  # noqa: E402
     algebraic_connectivity,
     average_shortest_path_length,
@@ -48,7 +49,6 @@ from wiring.analysis import (  # noqa: E402
     scree,
     summary,
 )
-
 from wiring.graph import NeuralGraph  # noqa: E402
 
 TIMES = np.array([0.1, 1.0, 10.0])

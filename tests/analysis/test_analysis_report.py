@@ -8,9 +8,9 @@ import re
 from pathlib import Path
 
 import pytest
-from wiring.analysis import GraphMetricsCallback, analyze, summary
 
 from wiring import generators
+from wiring.analysis import GraphMetricsCallback, analyze, summary
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -6,9 +6,9 @@ import networkx as nx
 import numpy as np
 import pytest
 import scipy.sparse as sp
+
 from wiring.analysis import graph_info, laplacian
 from wiring.analysis._graphs import as_graph
-
 from wiring.graph import NeuralGraph
 
 

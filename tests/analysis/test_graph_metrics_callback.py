@@ -7,9 +7,9 @@ import time
 
 import networkx as nx
 import pytest
-from wiring.analysis import GraphMetricsCallback, summary
 
 from wiring import generators
+from wiring.analysis import GraphMetricsCallback, summary
 
 
 class _Model:

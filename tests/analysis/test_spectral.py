@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import scipy.linalg as sla
 from analysis_helpers import dense_laplacian, random_dag, weighted_graph
+
 from wiring.analysis import (
     algebraic_connectivity,
     heat_kernel,
@@ -18,7 +19,6 @@ from wiring.analysis import (
     scree,
     signature_distance,
 )
-
 from wiring.graph import NeuralGraph
 
 # ---- Laplacian ---------------------------------------------------------------------------------

@@ -7,8 +7,9 @@ import json
 import networkx as nx
 import numpy as np
 import pytest
-import wiring.analysis.structure as structure
 from analysis_helpers import random_dag, weighted_graph
+
+import wiring.analysis.structure as structure
 from wiring.analysis import (
     average_clustering,
     average_shortest_path_length,
@@ -17,7 +18,6 @@ from wiring.analysis import (
     graph_info,
     summary,
 )
-
 from wiring.graph import NeuralGraph
 
 # ---- Gini ---------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from wiring.analysis import GraphMetricsCallback, analyze, summary
 
 torch = pytest.importorskip("torch")
