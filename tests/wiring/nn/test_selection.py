@@ -132,3 +132,35 @@ def test_hallucinated_edge_that_aligns_enters_the_real_set():
             hallucinated_steps += 1
             assert frozen.weight[1].item() == before
     assert hallucinated_steps > 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+def test_top_k_mask_matches_a_stable_sort(dtype):
+    from wiring.nn.selection import top_k_mask
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        m = int(rng.integers(1, 60))
+        # few distinct values: many ties
+        score = rng.integers(0, 5, size=m).astype(np.float64)
+        k = int(rng.integers(0, m + 1))
+        want = np.zeros(m, bool)
+        want[np.argsort(-score, kind="stable")[:k]] = True
+        got = top_k_mask(torch.tensor(score, dtype=dtype), k)
+        assert got.dtype == torch.bool and got.tolist() == want.tolist()
+
+
+def test_module_mask_equals_graph_with_top_k_under_ties():
+    w = np.array([0.5, -0.5, 0.5, 0.25, -0.5, 0.125])
+    g = NeuralGraph(
+        [0, 0, 0, 1, 1, 2],
+        [1, 2, 3, 2, 3, 3],
+        w,
+        num_nodes=4,
+        blocks=[0, 1, 2, 3],
+        inputs=[0],
+        outputs=[3],
+    )
+    for k in range(7):
+        model = wiring.compile(g, spatial_dims=0, k=k)
+        np.testing.assert_array_equal(model.graph().real, g.with_top_k(k).real)
