@@ -330,6 +330,12 @@ class Discrete(_Dynamic):
     steps: int
     inject_input: bool
 
+    def __init__(self, graph: NeuralGraph, **kw: Any) -> None:
+        super().__init__(graph, **kw)
+        # Z(0) is zero outside the inputs and only outputs are read at the last step: the weight
+        # gradient of those steps needs a fraction of the full GEMM.
+        self.edges.skip_zero_rows = True
+
     def run(self, x: torch.Tensor, w: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         edges = self.edges.prepare(w, real)
         z = self._initial_state(x)

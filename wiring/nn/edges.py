@@ -68,9 +68,26 @@ class _SparseEdgeMM(torch.autograd.Function):
             )
             grad_z = _csr_matmul(at, grad)
         if ctx.needs_input_grad[0]:
-            # dL/dM = G Z^T for every (v, u); gathered at the block's candidate positions.
-            grad_w = (grad @ z.transpose(0, 1)).reshape(-1).index_select(0, plan.flat)
+            grad_w = _outer_at(grad, z, plan.flat, plan.skip_zero_rows)
         return grad_w, grad_z, None
+
+
+def _outer_at(grad: torch.Tensor, z: torch.Tensor, flat: torch.Tensor, skip: bool) -> torch.Tensor:
+    """:math:`\\partial L / \\partial M = G Z^\\top` (one GEMM), read at the candidates ``flat``.
+
+    With ``skip``, rows of ``G`` or ``Z`` that are entirely zero are left out of the product (exact:
+    they contribute nothing). The discrete dynamics set it: at the first step only the input nodes'
+    states are non-zero, and at the last only the output nodes' inputs receive a gradient.
+    """
+    if skip:
+        rows = torch.nonzero(grad.ne(0).any(dim=1)).squeeze(1)
+        cols = torch.nonzero(z.ne(0).any(dim=1)).squeeze(1)
+        if rows.numel() * cols.numel() < 0.75 * grad.shape[0] * z.shape[0]:
+            out = grad.new_zeros(grad.shape[0], z.shape[0])
+            sub = grad.index_select(0, rows) @ z.index_select(0, cols).transpose(0, 1)
+            out[rows.unsqueeze(1), cols.unsqueeze(0)] = sub
+            return out.reshape(-1).index_select(0, flat)
+    return (grad @ z.transpose(0, 1)).reshape(-1).index_select(0, flat)
 
 
 #: Columns of the dense operand per sparse-dense product: a (n, 1024) float32 slice stays in cache
@@ -92,12 +109,23 @@ def _csr_matmul(a: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
 class _SparsePlan:
     """CSR structure of one forward pass's real edges (and of the transpose, for the backward)."""
 
-    __slots__ = ("col", "col_t", "crow", "crow_t", "flat", "perm_t", "real_pos", "shape")
+    __slots__ = (
+        "col",
+        "col_t",
+        "crow",
+        "crow_t",
+        "flat",
+        "perm_t",
+        "real_pos",
+        "shape",
+        "skip_zero_rows",
+    )
 
     def __init__(self, block: EdgeBlock, real: torch.Tensor) -> None:
         n_dst, n_src = block.n_dst, block.n_src
         self.shape = (n_dst, n_src)
         self.flat = block.flat
+        self.skip_zero_rows = block.skip_zero_rows
         self.real_pos = torch.nonzero(real).squeeze(1)  # candidates are sorted row-major already
         rows = block.rows.index_select(0, self.real_pos)
         self.col = block.cols.index_select(0, self.real_pos)
@@ -149,6 +177,8 @@ class EdgeBlock(nn.Module):
         self.register_buffer("rows", torch.tensor(rows[order], dtype=torch.int64), persistent=False)
         self.register_buffer("cols", torch.tensor(cols[order], dtype=torch.int64), persistent=False)
         self.sparse = sparse
+        #: Leave all-zero rows out of the weight-gradient GEMM (see ``_outer_at``).
+        self.skip_zero_rows = False
 
     def prepare(self, w: torch.Tensor, real: torch.Tensor) -> _EdgeOperator:
         """The operator :math:`z \\mapsto M z` for effective weights ``w`` and real mask ``real``.

@@ -30,8 +30,9 @@ def _hand_written_grad(
     return a.grad[torch.as_tensor(g.src.copy()), torch.as_tensor(g.dst.copy())]
 
 
+@pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("selection", ["dnw", "dnw-no-update"])
-def test_gradients_reach_hallucinated_edges_only_under_dnw(selection):
+def test_gradients_reach_hallucinated_edges_only_under_dnw(selection, sparse):
     g = generators.complete_digraph(9, inputs=[0, 1], outputs=[7, 8], seed=0)
     model = wiring.compile(
         g,
@@ -41,6 +42,7 @@ def test_gradients_reach_hallucinated_edges_only_under_dnw(selection):
         selection=selection,
         k=25,
         steps=3,
+        sparse=sparse,
         dtype=torch.float64,
     )
     x = torch.randn(6, 2, dtype=torch.float64)
