@@ -68,24 +68,27 @@ def complete_dag(block_sizes: Sequence[int], *, seed: Any = None) -> NeuralGraph
     >>> g.num_candidates == 2 * 3 + 2 * 1 + 3 * 1
     True
     """
-    sizes = _block_sizes(block_sizes)
+    return _blockwise(_block_sizes(block_sizes), seed, adjacent_only=False)
+
+
+def _blockwise(sizes: np.ndarray, seed: Any, *, adjacent_only: bool) -> NeuralGraph:
+    """Complete bipartite wiring into every block ``b >= 1`` from all earlier blocks, or only from
+    block ``b - 1``; nodes numbered block by block, candidates ordered by destination then source."""
     n = int(sizes.sum())
-    blocks = np.repeat(np.arange(sizes.size), sizes)
     starts = np.concatenate([[0], np.cumsum(sizes)])
-    src_parts, dst_parts = [], []
+    src_parts, dst_parts = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
     for b in range(1, sizes.size):
-        prev = np.arange(starts[b])  # every node of an earlier block
+        prev = np.arange(starts[b - 1] if adjacent_only else 0, starts[b])
         here = np.arange(starts[b], starts[b + 1])
         dst_parts.append(np.repeat(here, prev.size))
         src_parts.append(np.tile(prev, here.size))
-    src = np.concatenate(src_parts) if src_parts else np.zeros(0, np.int64)
-    dst = np.concatenate(dst_parts) if dst_parts else np.zeros(0, np.int64)
+    src, dst = np.concatenate(src_parts), np.concatenate(dst_parts)
     return NeuralGraph(
         src,
         dst,
         _uniform(src.size, seed),
         num_nodes=n,
-        blocks=blocks,
+        blocks=np.repeat(np.arange(sizes.size), sizes),
         inputs=np.arange(starts[1]),
         outputs=np.arange(starts[-2], n),
     )
@@ -129,27 +132,7 @@ def layered(sizes: Sequence[int], *, seed: Any = None) -> NeuralGraph:
     >>> layered([3, 4, 2]).num_candidates
     20
     """
-    s = _block_sizes(sizes, "sizes")
-    n = int(s.sum())
-    blocks = np.repeat(np.arange(s.size), s)
-    starts = np.concatenate([[0], np.cumsum(s)])
-    src_parts, dst_parts = [], []
-    for b in range(1, s.size):
-        prev = np.arange(starts[b - 1], starts[b])
-        here = np.arange(starts[b], starts[b + 1])
-        dst_parts.append(np.repeat(here, prev.size))
-        src_parts.append(np.tile(prev, here.size))
-    src = np.concatenate(src_parts) if src_parts else np.zeros(0, np.int64)
-    dst = np.concatenate(dst_parts) if dst_parts else np.zeros(0, np.int64)
-    return NeuralGraph(
-        src,
-        dst,
-        _uniform(src.size, seed),
-        num_nodes=n,
-        blocks=blocks,
-        inputs=np.arange(starts[1]),
-        outputs=np.arange(starts[-2], n),
-    )
+    return _blockwise(_block_sizes(sizes, "sizes"), seed, adjacent_only=True)
 
 
 def random_k(graph: NeuralGraph, k: Any, *, seed: Any) -> NeuralGraph:
