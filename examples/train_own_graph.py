@@ -1,6 +1,6 @@
 """Train a wiring of your own from Python: build a graph, wrap it, train it, read the learned wiring.
 
-Run from the repository root (about a minute on two cores)::
+Run from the repository root (a few seconds on two cores)::
 
     python examples/train_own_graph.py --out runs/own_graph
 

@@ -172,7 +172,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if history:
         last = history[-1]
         print(
-            f"epoch {last['epoch']}: test accuracy {last['test_accuracy']:.4f}, "
+            f"after epoch {int(last['epoch']) + 1}/{train_cfg.epochs}: test accuracy "
+            f"{last['test_accuracy']:.4f}, "
             f"test loss {last['test_loss']:.4f}; run saved in {args.out}"
         )
     return 0
