@@ -87,12 +87,13 @@ def graph_info(graph: NeuralGraph) -> dict[str, Any]:
     -------
     dict
         ``nodes``, ``candidates``, ``edges`` (real), ``effective_edges`` (real edges on an
-        input→output path), ``blocks`` (count), ``block_sizes`` (list), ``inputs``, ``outputs``
+        input→output path), ``blocks`` (count), ``block_sizes`` (list, in increasing block id),
+        ``inputs``, ``outputs``
         (counts), ``acyclic`` (bool) and ``longest_path`` (edges on the longest path over real
         edges; None when the real edges have a cycle).
     """
     acyclic = bool(graph.is_acyclic())
-    sizes = np.bincount(graph.blocks, minlength=graph.num_blocks) if graph.num_nodes else []
+    sizes = np.unique(graph.blocks, return_counts=True)[1]  # in increasing block id
     return {
         "nodes": int(graph.num_nodes),
         "candidates": int(graph.num_candidates),
@@ -183,6 +184,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from wiring.graph import NeuralGraph
 
     path = _existing_file(args.graph, "graph file")
+    if path.is_dir():  # a run directory: its learned wiring
+        path = _existing_file(str(path / "graph.npz"), "graph file")
     graph = NeuralGraph.load(path)
     print(_format_info(path, graph_info(graph)))
     return 0
@@ -376,7 +379,7 @@ def _parser() -> argparse.ArgumentParser:
     d.set_defaults(func=_cmd_demo)
 
     i = sub.add_parser("info", help="sizes, blocks and edge counts of a saved graph")
-    i.add_argument("graph", metavar="GRAPH.npz")
+    i.add_argument("graph", metavar="GRAPH.npz", help="a saved graph, or a run directory")
     i.set_defaults(func=_cmd_info)
 
     a = sub.add_parser("analyze", help="graph-metrics report of a graph or a run directory")

@@ -100,6 +100,13 @@ def test_info_against_networkx(tmp_path, capsys):
     assert _field(out, "longest path") == str(nx.dag_longest_path_length(G))
 
 
+def test_info_block_sizes_with_sparse_block_ids(tmp_path, capsys):
+    g = NeuralGraph(
+        [0, 1], [1, 2], [1.0, 1.0], num_nodes=3, blocks=[0, 4, 9], inputs=[0], outputs=[2]
+    )
+    assert cli.graph_info(g)["block_sizes"] == [1, 1, 1]
+
+
 def test_info_of_a_cyclic_graph(tmp_path, capsys):
     g = NeuralGraph([0, 1, 2], [1, 2, 1], [1.0, 1.0, 1.0], num_nodes=3, inputs=[0], outputs=[2])
     path = tmp_path / "cyc.npz"
@@ -199,6 +206,8 @@ def test_train_end_to_end(tmp_path, tiny_config, capsys):
     assert g.num_nodes == 16 and g.num_edges == 20
 
     code, out, _ = _run(capsys, "info", str(run / "graph.npz"))
+    assert code == 0 and _field(out, "edges").split()[0] == "20"
+    code, out, _ = _run(capsys, "info", str(run))  # a run directory means its graph.npz
     assert code == 0 and _field(out, "edges").split()[0] == "20"
 
     # The same directory again without --resume is refused, and nothing is overwritten.
