@@ -29,7 +29,7 @@ SHAPES = {0: (5, 3), 1: (5, 3, 16), 2: (5, 3, 12, 12)}
 
 @pytest.mark.parametrize("spatial_dims", [0, 1, 2])
 @pytest.mark.parametrize("dynamics", ["static", "discrete", "continuous"])
-@pytest.mark.parametrize("selection", ["dnw", "random"])
+@pytest.mark.parametrize("selection", ["dnw", "dnw-no-update", "random"])
 def test_forward_shapes(dynamics, spatial_dims, selection):
     torch.manual_seed(0)
     extra = FAST_ODE if dynamics == "continuous" else {"steps": 2}
@@ -47,7 +47,8 @@ def test_forward_shapes(dynamics, spatial_dims, selection):
     assert out.shape == (5, 7)
     assert torch.isfinite(out).all()
     out.sum().backward()
-    # The DNW rule trains every candidate weight; the random graph only its real edges.
+    # The DNW rule trains every candidate weight; the ablation and the random graph only the
+    # real edges.
     grad = model.graph_module.weight.grad
     g = model.graph()
     assert g.num_edges == 30
