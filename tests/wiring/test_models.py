@@ -169,7 +169,7 @@ def test_dnw_initial_weights_follow_the_authors_scale():
     bound = 1 / math.sqrt(20)
     assert w.abs().max() < bound and w.abs().max() > 0.9 * bound
     # The k real edges are the largest |w|.
-    real = torch.as_tensor(model.graph().real)
+    real = torch.from_numpy(model.graph().real.copy())
     assert w.abs()[real].min() >= w.abs()[~real].max()
 
 
