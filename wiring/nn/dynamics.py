@@ -281,7 +281,12 @@ class Static(GraphModule):
 
 
 class _Dynamic(GraphModule):
-    """Shared set-up of the dynamic (recurrent) settings: one n×n matrix and one node op."""
+    """Shared set-up of the dynamic (recurrent) settings: one n×n operator and one node op.
+
+    The state is kept node-major, shape (n, B, *S), in an internal node order with the nodes that
+    have an op first and the output nodes last: message passing then reads the state without a
+    transpose, and the op runs on a leading slice (no gather/scatter of node subsets).
+    """
 
     def __init__(self, graph: NeuralGraph, **kw: Any) -> None:
         super().__init__(graph, **kw)
@@ -290,27 +295,44 @@ class _Dynamic(GraphModule):
             raise ValueError(
                 f"graph: {self.dynamics} dynamics needs input nodes (graph.inputs is empty)"
             )
+        order = np.concatenate([np.flatnonzero(~self._is_output), np.flatnonzero(self._is_output)])
+        pos = np.empty(n, dtype=np.int64)
+        pos[order] = np.arange(n)  # node -> internal position
         self.edges = EdgeBlock(
-            np.arange(graph.num_candidates), graph.dst, graph.src, n, n, sparse=self.sparse
+            np.arange(graph.num_candidates),
+            pos[graph.dst],
+            pos[graph.src],
+            n,
+            n,
+            sparse=self.sparse,
         )
-        op, positions, all_nodes = self._node_op(np.arange(n))
+        self._num_op = int((~self._is_output).sum())
+        op = self._op_factory(self._num_op, self.spatial_dims) if self._num_op else None
         self.op = op if op is not None else nn.Identity()
         self._has_op = op is not None
-        self._all_nodes = all_nodes
-        self.register_buffer("_op_pos", positions, persistent=False)
+        self.register_buffer("_in_pos", torch.tensor(pos[graph.inputs]), persistent=False)
+        self.register_buffer("_out_pos", torch.tensor(pos[graph.outputs]), persistent=False)
 
     def _initial_state(self, x: torch.Tensor) -> torch.Tensor:
-        z = x.new_zeros(x.shape[0], self.num_nodes, *x.shape[2:])
-        return z.index_copy(1, self.inputs, x)
+        """Node-major Z(0), shape (n, B, *S): the input at the input nodes, zero elsewhere."""
+        z = x.new_zeros(self.num_nodes, x.shape[0], *x.shape[2:])
+        return z.index_copy(0, self._in_pos, x.transpose(0, 1))
 
     def _update(self, edges: Any, z: torch.Tensor, x: torch.Tensor | None) -> torch.Tensor:
-        """:math:`f(A^\\top Z)` (plus ``x`` at the input nodes when given); z is (B, n, *S)."""
-        i = _from_nodes(edges(_to_nodes(z)), z.shape[0], tuple(z.shape[2:]))
+        """:math:`f(A^\\top Z)` (plus ``x`` at the input nodes when given); z is (n, B, *S)."""
+        n = z.shape[0]
+        i = edges(z.reshape(n, -1)).view(z.shape)
         if x is not None:
-            i = i.index_add(1, self.inputs, x)
+            i = i.index_add(0, self._in_pos, x.transpose(0, 1))
         if not self._has_op:
             return i
-        return self._apply_op(self.op, self._op_pos, self._all_nodes, i)
+        p = self._num_op
+        head = self.op(i[:p].transpose(0, 1)).transpose(0, 1)  # the op sees (B, p, *S)
+        return torch.cat([head, i[p:]], dim=0) if p < n else head.contiguous()
+
+    def _read_outputs(self, z: torch.Tensor) -> torch.Tensor:
+        """Output nodes' states, (B, len(outputs), *S), from a node-major state."""
+        return z.index_select(0, self._out_pos).transpose(0, 1).contiguous()
 
 
 @register_dynamics("discrete")
@@ -341,7 +363,7 @@ class Discrete(_Dynamic):
         z = self._initial_state(x)
         for _ in range(self.steps):
             z = self._update(edges, z, x if self.inject_input else None)
-        return z.index_select(1, self.outputs)
+        return self._read_outputs(z)
 
 
 class _ODEFunc(nn.Module):
@@ -423,4 +445,4 @@ class Continuous(_Dynamic):
             zt = torchdiffeq.odeint_adjoint(self.func, z0, t, adjoint_params=params, **kwargs)
         else:
             zt = torchdiffeq.odeint(self.func, z0, t, **kwargs)
-        return zt[-1].index_select(1, self.outputs)
+        return self._read_outputs(zt[-1])
