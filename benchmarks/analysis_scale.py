@@ -17,7 +17,7 @@ Usage::
 
     OMP_NUM_THREADS=2 python benchmarks/analysis_scale.py [--nodes N] [--edges M] [--json OUT]
 
-Figures land in docs/benchmarks-analysis.md. The whole run takes about 2-3 minutes.
+Figures land in docs/benchmarks.md (section "Analysis at 100,000 nodes"). The whole run takes about 2-3 minutes.
 """
 
 from __future__ import annotations
