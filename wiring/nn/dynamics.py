@@ -7,14 +7,14 @@ edges the selection rule makes real. Every non-output node applies its op,
 :math:`Z_v = f_{\\theta_v}(I_v)`; output nodes have no op (:math:`Z_v = I_v`). Input nodes take the
 module's input as their :math:`I_v`.
 
-* ``static`` (eqs. 1–2): a DAG run block by block; one dense masked matrix product over the states
-  of all earlier blocks, then one grouped op per block.
+* ``static`` (eqs. 1–2): a DAG run block by block; one masked matrix product (dense or CSR, see
+  :mod:`wiring.nn.edges`) over the states of all earlier blocks, then one grouped op per block.
 * ``discrete`` (eqs. 10–12): :math:`Z(t) = f_\\theta(A^\\top Z(t-1))` for ``t = 1..steps``, all nodes
   synchronously; :math:`Z_{V_0}(0)` is the input, the rest start at zero.
 * ``continuous`` (eq. 13): :math:`\\dot Z = f_\\theta(A^\\top Z)` from 0 to ``t1`` with torchdiffeq.
 
 The equations 1, 2, 11–13 were not extracted from the paper's text; the forms above are
-reconstructed from the surrounding prose (sec. 2.1: "At each time step we send information through
+reconstructed from the surrounding prose (sec. 2.3: "At each time step we send information through
 the edges using :math:`A_G` then apply a function at each node").
 """
 
@@ -202,7 +202,7 @@ class Static(GraphModule):
     """A DAG executed block by block.
 
     For block :math:`b` with nodes :math:`V_b` and earlier nodes :math:`V_{<b}`:
-    :math:`I_{V_b} = W_b Z_{V_{<b}}` (one dense matrix product, :math:`W_b[v, u] = w_{uv}` masked to
+    :math:`I_{V_b} = W_b Z_{V_{<b}}` (one matrix product, :math:`W_b[v, u] = w_{uv}` masked to
     real edges), then :math:`Z_{V_b} = f(I_{V_b})` with one grouped convolution. Block 0 is exactly
     the input nodes; its input :math:`I` is the module input.
     """
