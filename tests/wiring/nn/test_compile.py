@@ -114,3 +114,8 @@ def test_import_wiring_does_not_import_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_instance_norm_needs_spatial_states():
+    with pytest.raises(ValueError, match="norm: instance norm needs spatial"):
+        wiring.compile(generators.complete_dag([2, 3]), spatial_dims=0, norm="instance")
