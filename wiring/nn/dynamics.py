@@ -275,7 +275,7 @@ class Static(GraphModule):
         for b, edges in enumerate(self.edges, start=1):
             prev = states[0] if b == 1 else torch.cat(states, dim=0)
             i = edges.prepare(w, real)(prev)  # (n_b, B*P)
-            states.append(_to_nodes(self._op(b, _from_nodes(i, batch, spatial))))
+            states.append(_to_nodes(self._op(b, _from_nodes(i, batch, spatial).contiguous())))
         out = torch.cat(states, dim=0).index_select(0, self._out_pos)
         return _from_nodes(out, batch, spatial).contiguous()
 
@@ -327,7 +327,8 @@ class _Dynamic(GraphModule):
         if not self._has_op:
             return i
         p = self._num_op
-        head = self.op(i[:p].transpose(0, 1)).transpose(0, 1)  # the op sees (B, p, *S)
+        # The op sees (B, p, *S); a contiguous copy is cheaper than norm/conv on a strided view.
+        head = self.op(i[:p].transpose(0, 1).contiguous()).transpose(0, 1)
         return torch.cat([head, i[p:]], dim=0) if p < n else head.contiguous()
 
     def _read_outputs(self, z: torch.Tensor) -> torch.Tensor:
