@@ -35,6 +35,7 @@ from typing import Any
 
 import torch
 
+from wiring.cli import DEMO_MODEL, DEMO_TRAIN
 from wiring.data import mnist1d
 from wiring.models import tiny_classifier
 from wiring.train import TrainConfig, train
@@ -43,20 +44,12 @@ PAPER = {"static": (76.1, 80.9), "discrete": (77.3, 82.3), "continuous": (78.5, 
 DYNAMICS = ("static", "discrete", "continuous")
 SELECTIONS = ("dnw", "random", "dnw-no-update")
 
-# The demo's model: 256 nodes (32 inputs | 64 64 64 | 32 outputs in the static case), k = 3,000
-# (11.7 % of the 25,600 static candidates, 4.6 % of the 65,280 dynamic ones; the paper's are
-# 12.5 % and 5.0 %), 5 discrete steps, one RK4 step from 0 to 1 in continuous time.
-MODEL = {
-    "num_nodes": 256,
-    "num_inputs": 32,
-    "num_outputs": 32,
-    "block_size": 64,
-    "k": 3_000,
-    "steps": 5,
-    "method": "rk4",
-    "t1": 1.0,
-}
-TRAIN = {"batch_size": 128, "optimizer": "adam", "lr": 0.01, "weight_decay": 0.0}  # as the demo
+# The demo's model and recipe (wiring.cli): 256 nodes (32 inputs | 64 64 64 | 32 outputs in the
+# static case), k = 3,000 (11.7 % of the 25,600 static candidates, 4.6 % of the 65,280 dynamic ones;
+# the paper's are 12.5 % and 5.0 %), 5 discrete steps, one RK4 step from 0 to 1 in continuous time;
+# Adam with cosine annealing.
+MODEL = DEMO_MODEL
+TRAIN = DEMO_TRAIN
 
 PRESETS: dict[str, dict[str, Any]] = {
     # checks that the script runs end to end (about a minute); its numbers mean nothing
@@ -184,20 +177,27 @@ def summary_markdown(rows: list[dict[str, Any]], preset: dict[str, Any]) -> str:
     for kk in preset["sweep_k"]:
         cells = []
         for sel in ("random", "dnw"):
-            acc = [
-                100 * r["test_accuracy"]
-                for r in rows
-                if r["dynamics"] == "static"
-                and r["selection"] == sel
-                and r["k"] == kk
-                and r["epochs"] == epochs
-                and r["seed"] in preset["sweep_seeds"]
-            ]
+            acc = _sweep_accuracies(rows, preset, sel, kk)
             cells.append(f"{_mean_std(acc)[0]:.1f} ± {_mean_std(acc)[1]:.1f}" if acc else "—")
         lines.append(f"| {kk:,} | {cells[0]} | {cells[1]} |")
     seconds = sum(r["seconds"] for r in rows)
     lines += ["", f"Training time of these runs: {seconds / 60:.1f} min in all."]
     return "\n".join(lines)
+
+
+def _sweep_accuracies(
+    rows: list[dict[str, Any]], preset: dict[str, Any], sel: str, k: int
+) -> list[float]:
+    """Test accuracies (%) of the static sweep runs of selection ``sel`` at ``k`` edges."""
+    return [
+        100 * r["test_accuracy"]
+        for r in rows
+        if r["dynamics"] == "static"
+        and r["selection"] == sel
+        and r["k"] == k
+        and r["epochs"] == preset["epochs"]
+        and r["seed"] in preset["sweep_seeds"]
+    ]
 
 
 def plot(rows: list[dict[str, Any]], preset: dict[str, Any], path: Path) -> None:
@@ -214,15 +214,7 @@ def plot(rows: list[dict[str, Any]], preset: dict[str, Any], path: Path) -> None
     for sel, (color, label) in styles.items():
         ks, means, stds = [], [], []
         for kk in preset["sweep_k"]:
-            acc = [
-                100 * r["test_accuracy"]
-                for r in rows
-                if r["dynamics"] == "static"
-                and r["selection"] == sel
-                and r["k"] == kk
-                and r["epochs"] == epochs
-                and r["seed"] in preset["sweep_seeds"]
-            ]
+            acc = _sweep_accuracies(rows, preset, sel, kk)
             if acc:
                 m, s = _mean_std(acc)
                 ks.append(kk)

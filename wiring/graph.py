@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
+
+from wiring._io import _atomic_open
 
 if TYPE_CHECKING:  # pragma: no cover
     import networkx as nx
@@ -522,26 +523,8 @@ class NeuralGraph:
             {"format": FORMAT_NAME, "version": FORMAT_VERSION, "num_nodes": self.num_nodes}
         )
         arrays = {k: np.ascontiguousarray(getattr(self, k)) for k in _ARRAY_KEYS}
-        directory = path.parent if str(path.parent) else Path(".")
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, header=np.array(header), **arrays)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        try:  # make the rename itself durable
-            dfd = os.open(directory, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
-        except OSError:
-            pass
+        with _atomic_open(path) as fh:
+            np.savez(fh, header=np.array(header), **arrays)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> NeuralGraph:
