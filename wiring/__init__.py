@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from wiring.graph import NeuralGraph
+from wiring.graph import HasGraph, NeuralGraph
 
-__all__ = ["NeuralGraph", "compile", "generators"]
+__all__ = ["HasGraph", "NeuralGraph", "compile", "generators"]
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # pragma: no cover
