@@ -141,10 +141,12 @@ class ModelConfig:
     blocks of 192 (static), 5 steps (discrete), dopri5 at tolerance 1e-3 (continuous), k = 32,000
     real edges.
     See :func:`wiring.models.tiny_classifier` for the meaning of each key; ``graph_seed = -1`` (the
-    default) draws the random-graph baseline with the experiment's ``seed``.
+    default) draws the random-graph baseline with the experiment's ``seed``; ``formulation =
+    "original"`` is the authors' code's computation instead of the paper's equations.
     """
 
     name: str = _f("tiny_classifier", choices=("tiny_classifier",))
+    formulation: str = _f("paper", choices=("paper", "original"))
     dynamics: str = _f("static", choices=("static", "discrete", "continuous"))
     selection: str = _f("dnw", choices=("dnw", "dnw-no-update", "random"))
     num_nodes: int = _f(800, min=2)
@@ -333,7 +335,20 @@ def _cross_check(cfg: ExperimentConfig) -> None:
             f"model.num_nodes: expected at least model.num_inputs + model.num_outputs = "
             f"{m.num_inputs + m.num_outputs}, found {m.num_nodes}"
         )
-    if m.dynamics == "static":
+    if m.formulation == "original":
+        rest = m.num_nodes - m.num_inputs
+        sizes = [m.num_inputs] + [m.block_size] * (rest // m.block_size)
+        sizes += [rest % m.block_size] if rest % m.block_size else []
+        if m.dynamics == "static" and m.num_outputs > sizes[-1]:
+            raise ConfigError(
+                f"model.num_outputs: the original static formulation keeps the outputs inside the "
+                f"last block of {sizes[-1]} nodes; expected at most {sizes[-1]}, found {m.num_outputs}"
+            )
+        forward = (m.num_nodes**2 - sum(s * s for s in sizes)) // 2
+        candidates = (
+            forward + sizes[-1] * m.num_outputs if m.dynamics == "static" else m.num_nodes**2
+        )
+    elif m.dynamics == "static":
         if m.num_inputs + m.num_outputs == m.num_nodes:
             sizes = [m.num_inputs, m.num_outputs]
         else:

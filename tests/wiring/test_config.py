@@ -173,7 +173,7 @@ def test_model_overrides_map_toml_defaults_to_none_and_seed():
     assert kw["graph_seed"] == 2 and kw["step_size"] == 0.25
     from wiring.models import TinyClassifierSizes
 
-    assert set(kw) - {"dynamics", "selection"} == {
+    assert set(kw) - {"dynamics", "selection", "formulation"} == {
         f.name for f in dataclasses.fields(TinyClassifierSizes)
     }
 

@@ -4,7 +4,10 @@
 :mod:`.parts`          :func:`stem`, :class:`CenterPoolHead`, :class:`GraphClassifier` (stem →
                        compiled graph → head) and :func:`parameter_counts`
 :mod:`.tiny`           the DNW paper's tiny classifier: :func:`tiny_classifier`,
-                       :func:`tiny_classifier_graph`, :class:`TinyClassifierSizes`
+                       :func:`tiny_classifier_graph`, :class:`TinyClassifierSizes`, the registry
+                       of formulations (:data:`FORMULATIONS`)
+:mod:`.original`       the authors' formulation (``formulation="original"``): their head
+                       :class:`OriginalPoolHead` and :func:`load_original_state_dict`
 =====================  ===========================================================================
 
 Every public name is importable from ``wiring.models``.
@@ -12,14 +15,32 @@ Every public name is importable from ``wiring.models``.
 
 from __future__ import annotations
 
+from wiring.models.original import (  # registers the "original" formulation
+    OriginalPoolHead,
+    load_original_state_dict,
+    original_graph,
+)
 from wiring.models.parts import CenterPoolHead, GraphClassifier, parameter_counts, stem
-from wiring.models.tiny import TinyClassifierSizes, tiny_classifier, tiny_classifier_graph
+from wiring.models.tiny import (
+    FORMULATIONS,
+    Formulation,
+    TinyClassifierSizes,
+    register_formulation,
+    tiny_classifier,
+    tiny_classifier_graph,
+)
 
 __all__ = [
+    "FORMULATIONS",
     "CenterPoolHead",
+    "Formulation",
     "GraphClassifier",
+    "OriginalPoolHead",
     "TinyClassifierSizes",
+    "load_original_state_dict",
+    "original_graph",
     "parameter_counts",
+    "register_formulation",
     "stem",
     "tiny_classifier",
     "tiny_classifier_graph",

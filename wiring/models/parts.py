@@ -114,9 +114,11 @@ def stem(
 class CenterPoolHead(nn.Module):
     """The head :math:`h_\\psi`: average-pool the centre of each output node's state, then a linear layer.
 
-    The DNW tiny classifier pools the central 2×2 of its 8×8 output channels. Here the window is
-    ``window`` wide (default ``ceil(size / 4)``: 2 for 8, 3 for 10) and centred, ``start = (size -
-    window) // 2`` in every spatial dimension.
+    The paper's text: "we pool only the middle section". Here the window is ``window`` wide
+    (default ``ceil(size / 4)``: 2 for 8, 3 for 10) and centred, ``start = (size - window) // 2`` in
+    every spatial dimension: rows and columns 3–4 of an 8×8 map. (The authors' code averages rows
+    and columns 2–3 of its 8×8 maps, one off the centre;
+    :class:`~wiring.models.original.OriginalPoolHead` is that head.)
 
     Parameters
     ----------

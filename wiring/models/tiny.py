@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,14 @@ from wiring.models.parts import (
     _check_int,
 )
 
-__all__ = ["TinyClassifierSizes", "tiny_classifier", "tiny_classifier_graph"]
+__all__ = [
+    "FORMULATIONS",
+    "Formulation",
+    "TinyClassifierSizes",
+    "register_formulation",
+    "tiny_classifier",
+    "tiny_classifier_graph",
+]
 
 _SELECTIONS = ("dnw", "dnw-no-update", "random")
 
@@ -129,8 +137,10 @@ def _sizes(overrides: dict[str, Any]) -> TinyClassifierSizes:
     return s
 
 
-def tiny_classifier_graph(dynamics: str = "static", **overrides: Any) -> NeuralGraph:
-    """The candidate graph of the tiny classifier.
+def tiny_classifier_graph(
+    dynamics: str = "static", *, formulation: str = "paper", **overrides: Any
+) -> NeuralGraph:
+    """The candidate graph of the tiny classifier (weights uniform in (-1, 1), unscaled).
 
     Static: a complete DAG over the blocks of :meth:`TinyClassifierSizes.static_blocks` (inputs are
     block 0, the last ``num_outputs`` nodes are the last block, an edge u→v exists when
@@ -140,6 +150,8 @@ def tiny_classifier_graph(dynamics: str = "static", **overrides: Any) -> NeuralG
     Parameters
     ----------
     dynamics : {"static", "discrete", "continuous"}
+    formulation : {"paper", "original"}
+        ``"original"``: the authors' candidates (:func:`wiring.models.original.original_graph`).
     **overrides
         Fields of :class:`TinyClassifierSizes` (only the sizes matter here).
 
@@ -150,7 +162,46 @@ def tiny_classifier_graph(dynamics: str = "static", **overrides: Any) -> NeuralG
     (12, [9, 10, 11], 4)
     """
     _check_choice("dynamics", dynamics, _DYNAMICS)
-    s = _sizes(overrides)
+    _check_choice("formulation", formulation, tuple(FORMULATIONS))
+    return FORMULATIONS[formulation].graph(dynamics, _sizes(overrides))
+
+
+@dataclass(frozen=True)
+class Formulation:
+    """One reading of the tiny classifier, an entry of :data:`FORMULATIONS`.
+
+    Attributes
+    ----------
+    name : str
+        The ``formulation`` keyword of :func:`tiny_classifier`.
+    graph : callable
+        ``graph(dynamics, sizes) -> NeuralGraph``: the candidate graph (weights uniform in (-1, 1)).
+    build : callable
+        ``build(graph, *, dynamics, selection, k, spatial_dims, in_channels, num_classes, sizes,
+        options) -> GraphClassifier``: the model around the (selected, scaled) candidate graph;
+        ``selection`` is ``"dnw"``, ``"dnw-no-update"`` or ``"fixed"`` and ``options`` the solver
+        and norm options of :func:`wiring.compile`.
+    """
+
+    name: str
+    graph: Callable[[str, TinyClassifierSizes], NeuralGraph]
+    build: Callable[..., GraphClassifier]
+
+
+#: The formulations of :func:`tiny_classifier`: ``"paper"`` (this module) and ``"original"``
+#: (:mod:`wiring.models.original`, the authors' code). Add one with :func:`register_formulation`.
+FORMULATIONS: dict[str, Formulation] = {}
+
+
+def register_formulation(formulation: Formulation) -> Formulation:
+    """Add ``formulation`` to :data:`FORMULATIONS` under its name and return it."""
+    if not isinstance(formulation, Formulation):
+        raise TypeError(f"formulation: expected a Formulation, found {type(formulation).__name__}")
+    FORMULATIONS[formulation.name] = formulation
+    return formulation
+
+
+def _paper_graph(dynamics: str, s: TinyClassifierSizes) -> NeuralGraph:
     from wiring import generators
 
     if dynamics == "static":
@@ -163,6 +214,35 @@ def tiny_classifier_graph(dynamics: str = "static", **overrides: Any) -> NeuralG
     )
 
 
+def _paper_build(
+    graph: NeuralGraph,
+    *,
+    dynamics: str,
+    selection: str,
+    k: int | None,
+    spatial_dims: int,
+    in_channels: int,
+    num_classes: int,
+    sizes: TinyClassifierSizes,
+    options: dict[str, Any],
+) -> GraphClassifier:
+    return GraphClassifier.from_graph(
+        graph,
+        in_channels=in_channels,
+        num_classes=num_classes,
+        spatial_dims=spatial_dims,
+        dynamics=dynamics,
+        selection=selection,
+        k=k,
+        stem_stride=sizes.stem_stride,
+        pool_window=sizes.pool_window,
+        **options,
+    )
+
+
+register_formulation(Formulation("paper", _paper_graph, _paper_build))
+
+
 def tiny_classifier(
     *,
     dynamics: str = "static",
@@ -170,6 +250,7 @@ def tiny_classifier(
     spatial_dims: int = 2,
     in_channels: int = 3,
     num_classes: int = 10,
+    formulation: str = "paper",
     **overrides: Any,
 ) -> GraphClassifier:
     """The DNW paper's tiny classifier (section 3.1, Table 1), or a smaller one.
@@ -191,6 +272,11 @@ def tiny_classifier(
     spatial_dims : {2, 1, 0}
         Data ``(B, in_channels, H, W)``, ``(B, in_channels, L)`` or ``(B, in_channels)``.
     in_channels, num_classes : int
+    formulation : {"paper", "original"}
+        ``"paper"``: the equations as the paper writes them (this docstring);
+        ``"original"``: the computation of the authors' released code
+        (:mod:`wiring.models.original`; the differences, point by point, are in
+        docs/architecture.md). Any name in :data:`FORMULATIONS`.
     **overrides
         Fields of :class:`TinyClassifierSizes` (``num_nodes``, ``num_inputs``, ``num_outputs``,
         ``block_size``, ``k``, ``steps``, ``t1``, ``method``, ``rtol``, ``atol``, ``adjoint``,
@@ -203,10 +289,12 @@ def tiny_classifier(
 
     Notes
     -----
-    Static layout. The authors' code runs five block steps and lets the last 100 nodes receive edges
-    from every block, including from nodes of their own block. With candidates restricted to
-    block(u) < block(v), the same computation is the DAG 32 | 192 192 192 92 | 100: five blocks with
-    node operations (as the paper's "5 blocks") and an output block that only sums.
+    Static layout. The authors' code runs five blocks of 32 | 192 192 192 192 nodes, the last 100
+    nodes (the outputs) inside the last block: they carry an op like every node, receive from
+    every block including their own (output → output entries and self-loops) and their state is
+    their summed input. This formulation keeps only the candidates of a DAG 32 | 192 192 192 92 |
+    100: five blocks with node operations (the paper's "5 blocks") and an output block that only
+    sums, which is *not* the same computation; ``formulation="original"`` is theirs.
 
     Parameter count (:func:`parameter_counts`, "paper"): 32,000 edges + node operations + stem 1,248
     + head 1,010; with 11 parameters (InstanceNorm affine 2 + 3×3 kernel 9) at each of the 700
@@ -215,8 +303,10 @@ def tiny_classifier(
     _check_choice("dynamics", dynamics, _DYNAMICS)
     _check_choice("selection", selection, _SELECTIONS)
     _check_choice("spatial_dims", spatial_dims, _SPATIAL)
+    _check_choice("formulation", formulation, tuple(FORMULATIONS))
+    form = FORMULATIONS[formulation]
     s = _sizes(overrides)
-    graph = tiny_classifier_graph(dynamics, **overrides)
+    graph = form.graph(dynamics, s)
     if s.k > graph.num_candidates:
         raise ValueError(
             f"k: expected at most the {graph.num_candidates} candidate edges of the {dynamics} "
@@ -243,15 +333,14 @@ def tiny_classifier(
     # A common factor leaves the top-k choice (and random_k's edges) unchanged.
     scale = s.weight_scale if s.weight_scale is not None else 1.0 / math.sqrt(s.num_nodes)
     graph = graph.with_weights(graph.weight * scale)
-    return GraphClassifier.from_graph(
+    return form.build(
         graph,
-        in_channels=in_channels,
-        num_classes=num_classes,
-        spatial_dims=spatial_dims,
         dynamics=dynamics,
         selection=compile_selection,
         k=k,
-        stem_stride=s.stem_stride,
-        pool_window=s.pool_window,
-        **options,
+        spatial_dims=spatial_dims,
+        in_channels=in_channels,
+        num_classes=num_classes,
+        sizes=s,
+        options=options,
     )

@@ -27,6 +27,12 @@ from wiring.nn.dynamics import (
     register_dynamics,
 )
 from wiring.nn.ops import NODE_OPS, NormReluConv
+from wiring.nn.original import (  # registers the authors' formulation as dynamics
+    OriginalContinuous,
+    OriginalDiscrete,
+    OriginalStatic,
+    ReluConvNorm,
+)
 from wiring.nn.selection import SELECTIONS, FixedMask, Selection, TopK, TopKNoUpdate
 
 __all__ = [
@@ -38,6 +44,10 @@ __all__ = [
     "FixedMask",
     "GraphModule",
     "NormReluConv",
+    "OriginalContinuous",
+    "OriginalDiscrete",
+    "OriginalStatic",
+    "ReluConvNorm",
     "Selection",
     "Static",
     "TopK",
@@ -70,8 +80,9 @@ def compile(
     ----------
     graph : NeuralGraph
         The wiring. Its candidate weights initialise the module's ``weight`` parameter.
-    dynamics : {"static", "discrete", "continuous"}
-        A name registered in :data:`DYNAMICS`.
+    dynamics : {"static", "discrete", "continuous", "static-original", ...}
+        A name registered in :data:`DYNAMICS`; the ``"-original"`` entries are the DNW authors'
+        own formulation (:mod:`wiring.nn.original`).
     spatial_dims : {0, 1, 2}
         Each node's state: 0 a scalar, 1 a 1-D signal, 2 a 2-D map. The input is
         (B, len(inputs)), (B, len(inputs), L) or (B, len(inputs), H, W); the output has
