@@ -36,7 +36,6 @@ SIZES = {"5k": 25, "20k": 53}
 RECIPES: list[tuple[str, float, int, float, str]] = [
     ("adam1e-2-150ep", 1e-2, 150, 0.0, "constant"),  # the MNIST-1D package's recipe
     ("adam1e-2-150ep-cos", 1e-2, 150, 0.0, "cosine"),
-    ("adam3e-3-150ep-cos", 3e-3, 150, 0.0, "cosine"),
 ]
 SEEDS = (0, 1, 2, 3, 4)
 

@@ -281,3 +281,23 @@ def test_config_key_model_formulation(tmp_path):
     model = tiny_classifier(spatial_dims=1, in_channels=1, **cfg.model.overrides())
     assert isinstance(model.head, OriginalPoolHead)
     assert np.isclose(model.graph().num_candidates, 576)
+
+
+def test_a_registered_formulation_is_used_by_tiny_classifier():
+    from wiring.models import FORMULATIONS, Formulation, register_formulation
+    from wiring.models.tiny import _paper_build, _paper_graph
+
+    calls = []
+
+    def graph(dynamics, sizes):
+        calls.append(dynamics)
+        return _paper_graph(dynamics, sizes)
+
+    register_formulation(Formulation("test-paper-copy", graph, _paper_build))
+    try:
+        model = _ours("static", "dnw", 50, formulation="test-paper-copy")
+        assert calls == ["static"] and isinstance(model.head, CenterPoolHead)
+    finally:
+        del FORMULATIONS["test-paper-copy"]
+    with pytest.raises(TypeError, match="Formulation"):
+        register_formulation("original")
