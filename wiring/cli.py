@@ -145,7 +145,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     cfg_path = _existing_file(args.config, "config file")
     cfg = _config.load(cfg_path, overrides=args.set or ())
-    train_cfg = cfg.train.to_train_config()
+    train_cfg = cfg.train
     data = load_data(cfg)
     model = build_model(cfg, data)
     callbacks = []

@@ -4,7 +4,8 @@
 :mod:`.parts`          :func:`stem`, :class:`CenterPoolHead`, :class:`GraphClassifier` (stem →
                        compiled graph → head) and :func:`parameter_counts`
 :mod:`.tiny`           the DNW paper's tiny classifier: :func:`tiny_classifier`,
-                       :func:`tiny_classifier_graph`, :class:`TinyClassifierSizes`
+                       :func:`tiny_classifier_graph`, :class:`TinyClassifierSizes` (an option
+                       object of :mod:`wiring.options`)
 =====================  ===========================================================================
 
 Every public name is importable from ``wiring.models``.

@@ -28,6 +28,7 @@ from wiring.nn.dynamics import (
 )
 from wiring.nn.ops import NODE_OPS, NormReluConv
 from wiring.nn.selection import SELECTIONS, FixedMask, Selection, TopK, TopKNoUpdate
+from wiring.options import ODE_METHOD, check
 
 __all__ = [
     "DYNAMICS",
@@ -149,15 +150,7 @@ def _check_options(opts: dict[str, Any]) -> None:
         if name in opts:
             positive_float(name)
     if "method" in opts:
-        import importlib
-
-        # torchdiffeq keeps its solver table in a private module (the package re-exports a
-        # function of the same name), so import the module explicitly.
-        methods = sorted(importlib.import_module("torchdiffeq._impl.odeint").SOLVERS)
-        if opts["method"] not in methods:
-            raise ValueError(
-                f"method: expected one of torchdiffeq's solvers {methods}, found {opts['method']!r}"
-            )
+        check("method", opts["method"], str, ODE_METHOD)  # torchdiffeq's solver table, read now
     if "solver_options" in opts and opts["solver_options"] is not None:
         if not isinstance(opts["solver_options"], Mapping):
             raise ValueError(
