@@ -102,7 +102,7 @@ class DataConfig(Options):
     root: str = ""
     seed: int = option(0, min=0)
 
-    def _check(self) -> None:
+    def cross_check(self) -> None:
         if self.name == "cifar10" and not self.root:
             raise ConfigError(
                 "root: expected the directory holding CIFAR-10's data_batch_*.bin and "
@@ -133,8 +133,8 @@ class ModelConfig(TinyClassifierSizes):
     #: None (the default): the experiment's ``seed`` draws the random-graph baseline.
     graph_seed: int | None = option(None, min=0, none_was=-1)
 
-    def _check(self) -> None:
-        super()._check()
+    def cross_check(self) -> None:
+        super().cross_check()
         self.check_k(self.dynamics)
 
     def sizes(self, seed: int = 0) -> TinyClassifierSizes:

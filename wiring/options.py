@@ -265,7 +265,7 @@ def _fields(cls: type) -> tuple[tuple[str, Any, Constraint], ...]:
 class Options:
     """Base class of option objects (frozen dataclasses; see the module docstring).
 
-    Building one checks every field with :func:`check`, then :meth:`_check` (constraints between
+    Building one checks every field with :func:`check`, then :meth:`cross_check` (constraints between
     fields, which a subclass extends; its messages start with the field they blame).
     """
 
@@ -277,9 +277,9 @@ class Options:
             checked = check(name, value, tp, constraint)
             if checked is not value:
                 object.__setattr__(self, name, checked)
-        self._check()
+        self.cross_check()
 
-    def _check(self) -> None:
+    def cross_check(self) -> None:
         """Constraints between fields (none here)."""
 
 
@@ -439,7 +439,7 @@ class TrainConfig(Options):
     label_smoothing: float = option(0.0, min=0.0, max=1.0, max_exclusive=True)
     progress: bool = True
 
-    def _check(self) -> None:
+    def cross_check(self) -> None:
         if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
             raise ConfigError(
                 "nesterov: needs optimizer='sgd' with momentum > 0, found "
@@ -522,7 +522,7 @@ class TinyClassifierSizes(Options):
     pool_window: int | None = option(None, min=1, none_was=0)
     weight_scale: float | None = option(None, min=0.0, min_exclusive=True, none_was=0)
 
-    def _check(self) -> None:
+    def cross_check(self) -> None:
         if self.num_inputs + self.num_outputs > self.num_nodes:
             raise ConfigError(
                 f"num_nodes: expected at least num_inputs + num_outputs = "
