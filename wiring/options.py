@@ -158,7 +158,7 @@ def _expectation(tp: Any, optional: bool, c: Constraint) -> str:
     if choices is not None:
         text = "one of " + ", ".join(repr(v) for v in choices)
     elif _is_options_class(tp):
-        text = f"a {tp.__name__}"
+        text = f"an option object {tp.__name__}"
     else:
         text = _TYPE_NAMES.get(tp, getattr(tp, "__name__", str(tp)))
         lo, hi = c.min, c.max
