@@ -147,16 +147,15 @@ def _existing_file(path: str, what: str) -> Path:
     return p
 
 
-def _graph_file(path: str, what: str) -> Path:
-    """The graph file a path means (a run directory: its ``graph.npz``), checked by loading it."""
+def _read_graph(path: str, what: str) -> tuple[Path, NeuralGraph]:
+    """The graph file a path means (a run directory: its ``graph.npz``) and the graph in it."""
     from wiring.graph import NeuralGraph
 
     p = _existing_file(path, what)
     if p.is_dir():  # a run directory: its learned wiring
         p = _existing_file(str(p / "graph.npz"), what)
     with _reading_input():
-        NeuralGraph.load(p)
-    return p
+        return p, NeuralGraph.load(p)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,7 +167,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     cfg_path = _existing_file(args.config, "config file")
     cfg = _config.load(cfg_path, overrides=args.set or ())
-    train_cfg = cfg.train
     with _reading_input():
         data = load_data(cfg)
         model = build_model(cfg, data)
@@ -188,7 +186,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         trainer = Trainer(
             model,
             data,
-            train_cfg,
+            cfg.train,
             run_dir=args.out,
             seed=cfg.seed,
             callbacks=callbacks,
@@ -199,7 +197,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if history:
         last = history[-1]
         print(
-            f"after epoch {int(last['epoch']) + 1}/{train_cfg.epochs}: test accuracy "
+            f"after epoch {int(last['epoch']) + 1}/{cfg.train.epochs}: test accuracy "
             f"{last['test_accuracy']:.4f}, "
             f"test loss {last['test_loss']:.4f}; run saved in {args.out}"
         )
@@ -207,10 +205,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from wiring.graph import NeuralGraph
-
-    path = _graph_file(args.graph, "graph file")
-    print(_format_info(path, graph_info(NeuralGraph.load(path))))
+    path, graph = _read_graph(args.graph, "graph file")
+    print(_format_info(path, graph_info(graph)))
     return 0
 
 
@@ -224,7 +220,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
             continue
         if not path.is_dir() and path.suffix != ".npz":
             raise UserError(f"{what}: expected a graph .npz file or a run directory, found {path}")
-        _graph_file(str(path), what)
+        _read_graph(str(path), what)  # a readable graph, before the analysis starts
     out = analyze(target, reference=reference, out=args.out)
     print(f"report written to {out}")
     return 0
