@@ -35,20 +35,22 @@ __all__ = ["DEMO_DYNAMICS", "DEMO_SELECTIONS", "format_table", "run_demo", "writ
 DEMO_DYNAMICS = ("static", "discrete", "continuous")
 #: The learned wiring and its baseline, in this order.
 DEMO_SELECTIONS = ("dnw", "random")
-#: Record the graph measures of the wiring every this many epochs (plotted over training).
-GRAPH_METRICS_EVERY = 5
+#: Record the graph measures of the wiring every this many epochs (plotted over training; a
+#: summary of the 256-node demo graph takes about 20 ms).
+GRAPH_METRICS_EVERY = 1
 #: Sub-folder of a DNW run directory that holds its comparison with the random run.
 ANALYSIS_DIR = "analysis-vs-random"
 
 _RUN_FILES = ("checkpoint.pt", "metrics.jsonl", "config.toml", "graph.npz")
-_FIGURE_ORDER = (
-    "adjacency.png",
-    "reference_adjacency.png",
-    "heat_signature.png",
-    "scree.png",
-    "degrees.png",
-    "training.png",
-)
+#: The analysis report's figures, in the order shown, with a caption (any other PNG comes after).
+_FIGURES = {
+    "adjacency.png": "Adjacency matrix, nodes ordered by block",
+    "reference_adjacency.png": "Adjacency of the random graph",
+    "heat_signature.png": "Heat-diffusion signatures S(t) = exp(-tL) a, and their distance F(t)",
+    "scree.png": "Scree curves α(K, t): the learned wiring solid, the random one dashed",
+    "degrees.png": "Degree distributions (in + out over real edges)",
+    "training.png": "Graph measures of the wiring over training",
+}
 
 
 def run_demo(
@@ -213,17 +215,20 @@ def _measures(metrics: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
         rows.append((label, scree["saturation_time"], scree.get("reference_saturation_time")))
     heat = metrics.get("heat") or {}
     distance, times = heat.get("signature_distance"), heat.get("distance_times")
-    if distance and times:
-        rows.append(
-            (f"heat-signature distance F at t = {times[-1]:.3g}", distance[-1], None),
+    if distance and times and len(distance) == len(times):
+        i = max(range(len(distance)), key=lambda j: distance[j] or 0.0)
+        label = (
+            f"heat-signature distance F(t) = ‖S_random − S_learned‖, largest at t = {times[i]:.3g}"
         )
+        rows.append((label, distance[i], None))
     return rows
 
 
-def _figures(folder: Path) -> list[Path]:
+def _figures(folder: Path) -> list[tuple[Path, str]]:
+    """The PNG files of an analysis folder with their captions, in a fixed order."""
     found = {p.name: p for p in folder.glob("*.png")}
-    first = [found.pop(name) for name in _FIGURE_ORDER if name in found]
-    return first + [found[name] for name in sorted(found)]
+    first = [(found.pop(name), caption) for name, caption in _FIGURES.items() if name in found]
+    return first + [(found[name], Path(name).stem.replace("_", " ")) for name in sorted(found)]
 
 
 def _comparison_section(dynamics: str, folder: Path, out: Path) -> str:
@@ -235,9 +240,9 @@ def _comparison_section(dynamics: str, folder: Path, out: Path) -> str:
     )
     notes = "".join(f"<p class='note'>{html.escape(str(n))}</p>" for n in metrics.get("notes", []))
     figures = []
-    for path in _figures(folder):
+    for path, caption in _figures(folder):
         data = base64.b64encode(path.read_bytes()).decode("ascii")
-        caption = html.escape(path.stem.replace("_", " "))
+        caption = html.escape(caption)
         figures.append(
             f"<figure><img alt='{caption}' src='data:image/png;base64,{data}'>"
             f"<figcaption>{caption}</figcaption></figure>"
@@ -246,7 +251,8 @@ def _comparison_section(dynamics: str, folder: Path, out: Path) -> str:
 <h2 id="{html.escape(dynamics)}">{html.escape(dynamics)}: the learned wiring against the random one</h2>
 <p>Target: the wiring DNW learned (<code>{html.escape(dynamics)}-dnw/graph.npz</code>); reference:
 the random graph with the same number of edges (<code>{html.escape(dynamics)}-random/graph.npz</code>).
-Full comparison: <a href="{html.escape(link)}">{html.escape(link)}</a>.</p>
+In the figures the learned wiring is the target (graph) and the random one the reference. Full
+comparison: <a href="{html.escape(link)}">{html.escape(link)}</a>.</p>
 {notes}
 <table><tr><th>measure</th><th>learned (DNW)</th><th>random</th></tr>{body}</table>
 {"".join(figures)}
