@@ -382,21 +382,26 @@ def _dnw_selection(selection: Any) -> str:
     return str(selection)
 
 
-def _stage_graph(
-    blocks: list[int], k: int, selection: str, rng: np.random.Generator
-) -> tuple[NeuralGraph, str, int | None]:
-    """Candidate graph of one resolution, the compile selection and its ``k``."""
+def _stage(
+    blocks: list[int], k: int, selection: str, rng: np.random.Generator, **options: Any
+) -> nn.Module:
+    """The compiled graph of one resolution: every ``u → v`` with ``block(u) < block(v)``."""
     from wiring import generators
+    from wiring.nn import compile as compile_graph
 
     graph = generators.complete_dag(blocks, seed=rng)
-    # The authors' initialisation: PyTorch's default for their (sources × destinations) 1×1
-    # convolution, uniform in ±1/sqrt(sources). Only the ranking picks edges.
-    sources = sum(blocks[:-1])
-    graph = graph.with_weights(graph.weight / math.sqrt(sources))
+    rule: str
+    k_rule: int | None
     if selection == "random":  # DNW's random-graph baseline (MobileNetV1-RG): k fixed edges
-        picked = generators.random_k(graph, k, seed=rng)
-        return picked.with_weights(graph.weight), "fixed", None
-    return graph, selection, k
+        graph, rule, k_rule = generators.random_k(graph, k, seed=rng), "fixed", None
+    else:
+        rule, k_rule = selection, k
+    module = compile_graph(graph, dynamics="static", selection=rule, k=k_rule, **options)
+    # The authors' initialisation: PyTorch's default for their (sources × destinations) 1×1
+    # convolution, uniform in ±1/sqrt(sources). A common factor leaves the top-k unchanged.
+    with torch.no_grad():
+        module.weight.mul_(1.0 / math.sqrt(sum(blocks[:-1])))
+    return module
 
 
 def mobilenet_v1_dnw(
@@ -456,8 +461,6 @@ def mobilenet_v1_dnw(
     >>> net.eval()(torch.randn(1, 3, 32, 32)).shape
     torch.Size([1, 10])
     """
-    from wiring.nn import compile as compile_graph
-
     width = _check_width(width, at_most_one=True)
     num_classes = _check_int("num_classes", num_classes, 1)
     in_channels = _check_int("in_channels", in_channels, 1)
@@ -471,29 +474,26 @@ def mobilenet_v1_dnw(
     seed = _check_int("seed", seed, 0)
     rng = np.random.default_rng(seed)
 
-    stages = []
-    for (cin, cout, stride, layers), k in zip(
-        mobilenet_v1_stages(), mobilenet_v1_edge_budgets(width), strict=True
-    ):
-        graph, rule, k_rule = _stage_graph([cin] + [cout] * layers, k, selection, rng)
-        stages.append(
-            compile_graph(
-                graph,
-                dynamics="static",
-                spatial_dims=2,
-                selection=rule,
-                k=k_rule,
-                norm="batch",
-                input_stride=stride,
-            )
+    stages = [
+        _stage(
+            [cin] + [cout] * layers,
+            k,
+            selection,
+            rng,
+            spatial_dims=2,
+            norm="batch",
+            input_stride=stride,
         )
+        for (cin, cout, stride, layers), k in zip(
+            mobilenet_v1_stages(), mobilenet_v1_edge_budgets(width), strict=True
+        )
+    ]
     features = MOBILENET_V1_LAYERS[-1][1]
     fc: nn.Module
     if small:
         k_fc = _scaled(features, width) * num_classes
-        graph, rule, k_rule = _stage_graph([features, num_classes], k_fc, selection, rng)
-        fc = compile_graph(
-            graph, dynamics="static", spatial_dims=0, selection=rule, k=k_rule, node_op="identity"
+        fc = _stage(
+            [features, num_classes], k_fc, selection, rng, spatial_dims=0, node_op="identity"
         )
     else:
         fc = nn.Linear(features, num_classes)

@@ -170,7 +170,14 @@ def export(model: nn.Module, *, sparse: bool | None = None) -> nn.Module:
 
 def _export_tree(model: nn.Module, sparse: bool | None) -> nn.Module:
     """A copy of ``model`` with every exportable submodule replaced by its export."""
-    out = copy.deepcopy(model)
+    # Tensors computed by a forward pre-hook (torch.nn.utils.prune's masked weight) are not leaves
+    # and cannot be deep-copied; copy them detached (the copy's hook recomputes them anyway).
+    memo: dict[int, Any] = {}
+    for m in model.modules():
+        for name, value in vars(m).items():
+            if isinstance(value, torch.Tensor) and not value.is_leaf and name != "_parameters":
+                memo[id(value)] = value.detach().clone()
+    out = copy.deepcopy(model, memo)
     _replace_children(out, sparse)
     _bake_masks(out)
     _fuse_conv_bn(out)
