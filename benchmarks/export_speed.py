@@ -126,7 +126,10 @@ def run(threads: int, rounds: int, warmup: int, size: int, size64: int) -> list[
             max(3, rounds // 3),
             1,
         )
-        thr = (lambda s: f"{batch / s:.1f}") if batch > 1 else (lambda s: "—")
+
+        def thr(seconds: float, b: int = batch) -> str:
+            return f"{b / seconds:.1f}" if b > 1 else "—"
+
         rows.append(
             f"| {threads} | MobileNetV1-DNW ×0.25, {px}×{px} | {batch} | {_fmt(t['model'])} | "
             f"{_fmt(t['export'])} | {t['model'] / t['export']:.1f}× | {thr(t['export'])} / "
@@ -162,7 +165,9 @@ def main() -> None:
         f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
         f"{torch.__version__}, commit {commit}, load average {os.getloadavg()[0]:.1f} at start"
     )
-    print("| threads | model | batch | training module (eval) | export | speed-up | images/s (export / model) |")
+    print(
+        "| threads | model | batch | training module (eval) | export | speed-up | images/s (export / model) |"
+    )
     print("|---|---|---|---|---|---|---|")
     for threads in args.threads:
         run(threads, args.rounds, args.warmup, args.size, args.size64)

@@ -488,6 +488,9 @@ def _adjust_producers(tracer: _Tracer) -> None:
 def _run(model: nn.Module, x: torch.Tensor) -> tuple[_Tracer, int]:
     from torch.utils.flop_counter import FlopCounterMode
 
+    if any(getattr(m, "count_warmup", False) for m in model.modules()):
+        with torch.no_grad():  # fill caches computed once per input size (exported modules)
+            model(x)
     fc = FlopCounterMode(display=False)
     tracer = _Tracer(model, fc.get_total_flops)
     try:

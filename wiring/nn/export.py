@@ -708,6 +708,9 @@ def _read_spec(t: torch.Tensor) -> dict[str, Any]:
 class _Exported(nn.Module):
     """Base of modules that carry their structure in a ``_spec`` buffer (see :func:`from_state_dict`)."""
 
+    #: :func:`wiring.count` runs one pass first: the constant maps are computed once per input size.
+    count_warmup = True
+
     def __init__(self, spec: dict[str, Any]) -> None:
         super().__init__()
         self.spec = spec
