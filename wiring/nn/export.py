@@ -59,11 +59,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from wiring.graph import _reachable
 from wiring.nn.count import COUNTERS, CountCall, weight_mask
 
 __all__ = [
     "EXPORTERS",
     "EXPORT_SPARSE_DENSITY",
+    "MASK_BAKERS",
     "ExportedChain",
     "ExportedDiscrete",
     "ExportedStatic",
@@ -73,6 +75,7 @@ __all__ = [
     "load",
     "rebuild",
     "register_exporter",
+    "register_mask_baker",
     "save",
 ]
 
@@ -193,23 +196,49 @@ def _replace_children(module: nn.Module, sparse: bool | None) -> None:
             _replace_children(child, sparse)
 
 
-def _bake_masks(module: nn.Module) -> None:
-    """Apply and remove pruning masks (``torch.nn.utils.prune``, ``torch.ao.pruning``)."""
-    from torch.nn.utils import parametrize, prune
+MaskBaker = Callable[[nn.Module], None]
+#: Rules that apply a module's weight masks to its weights and remove the masking machinery, in
+#: place (on the export's copy). Sparse sites plug in here, next to their mask provider
+#: (:func:`wiring.nn.count.register_weight_mask`).
+MASK_BAKERS: list[MaskBaker] = []
 
-    for m in module.modules():
-        for name in [n for n, _ in m.named_parameters(recurse=False) if n.endswith("_orig")]:
-            base = name[: -len("_orig")]
-            if isinstance(getattr(m, f"{base}_mask", None), torch.Tensor):
-                prune.remove(m, base)
-        if parametrize.is_parametrized(m):
-            for name in list(m.parametrizations.keys()):
-                parametrize.remove_parametrizations(m, name, leave_parametrized=True)
-        if any(weight_mask(m, n) is not None for n, _ in m.named_parameters(recurse=False)):
+
+def register_mask_baker(baker: MaskBaker) -> MaskBaker:
+    """Add ``baker(module)``: make the masked weights of ``module`` plain weights, in place."""
+    MASK_BAKERS.append(baker)
+    return baker
+
+
+@register_mask_baker
+def _bake_torch_prune(m: nn.Module) -> None:
+    from torch.nn.utils import prune
+
+    for name in [n for n, _ in m.named_parameters(recurse=False) if n.endswith("_orig")]:
+        base = name[: -len("_orig")]
+        if isinstance(getattr(m, f"{base}_mask", None), torch.Tensor):
+            prune.remove(m, base)
+
+
+@register_mask_baker
+def _bake_parametrizations(m: nn.Module) -> None:
+    from torch.nn.utils import parametrize
+
+    if parametrize.is_parametrized(m):
+        for name in list(m.parametrizations.keys()):
+            parametrize.remove_parametrizations(m, name, leave_parametrized=True)
+
+
+def _bake_masks(module: nn.Module) -> None:
+    """Apply and remove weight masks (``torch.nn.utils.prune``, ``torch.ao.pruning``, bakers)."""
+    for m in list(module.modules()):
+        for baker in MASK_BAKERS:
+            baker(m)
+        masked = [n for n, _ in m.named_parameters(recurse=False) if weight_mask(m, n) is not None]
+        if masked:
             raise ValueError(
-                f"model: a weight of {type(m).__name__} has a mask this export cannot apply "
-                f"(a mask provider registered with wiring.nn.count.register_weight_mask); export "
-                f"needs an exporter for it (register_exporter)"
+                f"model: the weight {masked[0]!r} of {type(m).__name__} has a mask (from a "
+                f"provider registered with wiring.nn.count.register_weight_mask) that no rule "
+                f"applies; register one with wiring.nn.export.register_mask_baker"
             )
 
 
@@ -341,24 +370,6 @@ def _effective_weights(module: nn.Module) -> tuple[Any, np.ndarray]:
     return graph, w.detach().double().cpu().numpy()
 
 
-def _reach(n: int, src: np.ndarray, dst: np.ndarray, start: np.ndarray) -> np.ndarray:
-    """Nodes reachable from ``start`` along ``src → dst`` (bool, shape (n,))."""
-    import scipy.sparse as sp
-    from scipy.sparse.csgraph import breadth_first_order
-
-    seen = np.zeros(n, dtype=bool)
-    if start.size == 0:
-        return seen
-    # one virtual root linked to every start node
-    adj = sp.csr_array(
-        (np.ones(src.size + start.size), (np.r_[src, np.full(start.size, n)], np.r_[dst, start])),
-        shape=(n + 1, n + 1),
-    )
-    order = breadth_first_order(adj, n, directed=True, return_predecessors=False)
-    seen[order[order < n]] = True
-    return seen
-
-
 # ---------------------------------------------------------------------------------------------
 # the program: a static graph restricted to a node set, block by block
 
@@ -368,7 +379,7 @@ def _conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
 
 
 class _Program(nn.Module):
-    """A static graph over a node subset: node-major state, one product and one op per block.
+    """A static graph over a node subset: one product and one op per block (see :meth:`run`).
 
     Built from a ``spec`` (JSON-able structure) and ``tensors`` (all registered as buffers), so
     that a state dict plus the spec rebuild it.
@@ -902,8 +913,8 @@ def _static_export_parts(
     sig_in = np.ones(inputs.size, dtype=bool) if signal_in is None else signal_in
     need = np.ones(outputs.size, dtype=bool) if needed_out is None else needed_out
 
-    reach = _reach(n, src, dst, inputs[sig_in])
-    keep = _reach(n, dst, src, outputs[need])  # nodes some needed output depends on
+    reach = _reachable(n, src, dst, inputs[sig_in])
+    keep = _reachable(n, dst, src, outputs[need])  # nodes some needed output depends on
     sig = keep & reach
     const = keep & ~reach
 
@@ -1069,7 +1080,7 @@ def export_static_chain(
     for j in range(last, -1, -1):
         g = graphs[j][0]
         src, dst = g.src[g.real], g.dst[g.real]
-        kept_inputs[j] = _reach(g.num_nodes, dst, src, g.outputs[needed[j]])[g.inputs]
+        kept_inputs[j] = _reachable(g.num_nodes, dst, src, g.outputs[needed[j]])[g.inputs]
         if j:
             prev = graphs[j - 1][0]
             if prev.outputs.size != g.inputs.size:
@@ -1320,7 +1331,7 @@ def _export_discrete(module: nn.Module, *, sparse: bool | None) -> ExportedDiscr
     is_out[outputs] = True
     real = graph.real
     src, dst, w = graph.src[real], graph.dst[real], w_eff[real]
-    keep = _reach(n, dst, src, outputs)  # nodes an output can be reached from
+    keep = _reachable(n, dst, src, outputs)  # nodes an output can be reached from
     keep[outputs] = True
     # the compiled module's op serves every non-output node, in ascending order
     op_all = np.flatnonzero(~is_out)

@@ -191,3 +191,49 @@ def test_bad_input():
         fast(torch.randn(1, 3, 4, 4))
     with pytest.raises(ValueError, match="_spec"):
         ex.from_state_dict({"weight": torch.zeros(1)})
+
+
+class _MaskedLinear(nn.Linear):
+    """A stand-in for a sparse site: a weight and a bool mask of its shape."""
+
+    def __init__(self, n_in: int, n_out: int) -> None:
+        super().__init__(n_in, n_out)
+        self.register_buffer("mask", torch.rand(n_out, n_in) < 0.3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mask = getattr(self, "mask", None)
+        w = self.weight if mask is None else self.weight * mask
+        return nn.functional.linear(x, w, self.bias)
+
+
+def test_a_site_plugs_in_through_a_mask_provider_and_a_baker():
+    from wiring.nn import count as cnt
+
+    def provider(m: nn.Module, name: str) -> torch.Tensor | None:
+        if isinstance(m, _MaskedLinear) and name == "weight" and hasattr(m, "mask"):
+            return m.mask
+        return None
+
+    def baker(m: nn.Module) -> None:
+        if isinstance(m, _MaskedLinear) and hasattr(m, "mask"):
+            m.weight.data.mul_(m.mask)
+            del m.mask
+
+    torch.manual_seed(0)
+    model = nn.Sequential(_MaskedLinear(20, 10)).eval()
+    nnz = int(model[0].mask.sum())
+    cnt.register_weight_mask(provider)
+    try:
+        c = wiring.count(model, (20,))
+        assert c["macs"] == nnz and c["params"] == nnz + 10
+        with pytest.raises(ValueError, match="register_mask_baker"):
+            wiring.export(model)
+        ex.register_mask_baker(baker)
+        fast = wiring.export(model)
+        assert not hasattr(fast[0], "mask") and hasattr(model[0], "mask")
+        x = torch.randn(4, 20)
+        assert _rel_err(fast(x), model(x)) < 1e-6
+    finally:
+        cnt._MASK_PROVIDERS.remove(provider)
+        if baker in ex.MASK_BAKERS:
+            ex.MASK_BAKERS.remove(baker)
