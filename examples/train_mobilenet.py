@@ -3,15 +3,20 @@
 Offline data (nothing is downloaded): scikit-learn's 8×8 digits (default), MNIST-1D as one-row
 images (1 × 40), or CIFAR-10 from a directory you already have::
 
-    python examples/train_mobilenet.py                          # digits, x0.25, a few epochs
-    python examples/train_mobilenet.py --data mnist1d --epochs 5
+    python examples/train_mobilenet.py                          # digits, x0.25, 8 epochs
+    python examples/train_mobilenet.py --data mnist1d
     python examples/train_mobilenet.py --data cifar10 --cifar-dir ~/data/cifar-10-batches-bin
 
 Both models use the first convolution at stride 1 (the DNW authors' setting for images of at most
 64 px). MobileNetV1-DNW keeps every channel of the ×1.0 network as a node and learns which edges to
-use, with as many edges at each resolution as MobileNetV1 ×width has 1×1 weights there. On two CPU
-cores an epoch of digits takes seconds for the dense network and tens of seconds for the DNW one
-(every forward pass ranks ~7M candidate edges, and the backward pass computes their gradients).
+use, with as many edges at each resolution as MobileNetV1 ×width has 1×1 weights there.
+
+Measured with the defaults (digits, ×0.25, 8 epochs of Adam at lr 0.01, batch 64, seed 0, one
+thread on a shared two-core machine, commit 7836b37): MobileNetV1 ×0.25 reaches 29% test accuracy in
+24 s — at 8×8 pixels its 8- to 64-channel layers underfit (train accuracy 25–30%; ×0.5 reaches 58%,
+and ×0.25 on MNIST-1D as 1×40 images 65%) — while MobileNetV1-DNW ×0.25, with the same number of
+pointwise edges spread over the 5,984 full-width channels, reaches 96% in 185 s (every forward pass
+ranks ~7M candidate edges, and the backward pass computes all their gradients).
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ def main() -> None:
     parser.add_argument("--data", choices=["digits", "mnist1d", "cifar10"], default="digits")
     parser.add_argument("--cifar-dir", default=None)
     parser.add_argument("--width", type=float, default=0.25)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--models", choices=["both", "dense", "dnw"], default="both")
     parser.add_argument("--out", default=None, help="directory for the two run directories")
     args = parser.parse_args()
@@ -71,7 +76,7 @@ def main() -> None:
     # The paper's recipe is SGD, lr 0.1, momentum 0.9, cosine annealing (250 epochs on ImageNet);
     # Adam converges in fewer epochs on these small sets.
     config = TrainConfig(
-        epochs=args.epochs, batch_size=128, optimizer="adam", lr=0.003, weight_decay=0.0
+        epochs=args.epochs, batch_size=64, optimizer="adam", lr=0.01, weight_decay=0.0
     )
     for name, model in models.items():
         run_dir = f"{args.out}/{name}" if args.out else None
