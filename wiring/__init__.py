@@ -4,8 +4,9 @@ The road every feature travels::
 
     generators / load  ->  NeuralGraph  --compile-->  nn.Module  --train-->  model.graph()  ->  analysis
 
-``wiring.NeuralGraph`` and ``wiring.generators`` need numpy only; ``wiring.compile`` imports torch on
-first use, so ``import wiring`` stays light.
+``wiring.NeuralGraph`` and ``wiring.generators`` need numpy only; ``wiring.compile``,
+``wiring.count`` (parameters and multiply-adds that see masks and dead nodes) and ``wiring.export``
+(compacted inference modules) import torch on first use, so ``import wiring`` stays light.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from wiring.graph import HasGraph, NeuralGraph
 
-__all__ = ["HasGraph", "NeuralGraph", "compile", "generators"]
+__all__ = ["HasGraph", "NeuralGraph", "compile", "count", "export", "generators"]
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # pragma: no cover
     from wiring.nn import compile
+    from wiring.nn.count import count
+    from wiring.nn.export import export
 
 
 def __getattr__(name: str) -> Any:
@@ -27,6 +30,14 @@ def __getattr__(name: str) -> Any:
         from wiring.nn import compile as _compile
 
         return _compile
+    if name == "count":
+        from wiring.nn.count import count as _count
+
+        return _count
+    if name == "export":
+        from wiring.nn.export import export as _export
+
+        return _export
     if name in {"generators", "nn", "data", "models", "train", "analysis"}:
         import importlib
 

@@ -87,7 +87,8 @@ def compile(
         ``(channels, spatial_dims) -> nn.Module``), ``norm`` ("batch", "instance", None; default
         batch, instance for continuous, none for scalar states), ``kernel_size`` (3), ``dtype``
         (torch.float32), ``sparse`` (None: chosen by density; True/False force the CSR or the
-        dense message passing, see :mod:`wiring.nn.edges`). Per dynamics: ``steps``, ``inject_input`` (discrete); ``t1``,
+        dense message passing, see :mod:`wiring.nn.edges`). Per dynamics: ``input_stride`` (static:
+        the stride of the input nodes' convolution); ``steps``, ``inject_input`` (discrete); ``t1``,
         ``method``, ``rtol``, ``atol``, ``adjoint``, ``solver_options`` (continuous).
 
     Returns
@@ -146,6 +147,8 @@ def _check_options(opts: dict[str, Any]) -> None:
         raise ValueError(f"sparse: expected None, True or False, found {opts['sparse']!r}")
     if "steps" in opts:
         positive_int("steps")
+    if "input_stride" in opts:
+        positive_int("input_stride")
     for name in ("t1", "rtol", "atol"):
         if name in opts:
             positive_float(name)
