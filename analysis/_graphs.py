@@ -1,14 +1,17 @@
 """Input adapter: every analysis function accepts the same kinds of graph.
 
-A graph may be a :class:`wiring.graph.NeuralGraph` (or anything with its interface), a scipy sparse
-matrix/array or a dense 2-D numpy array (``A[u, v]`` is the weight of the edge ``u -> v``), or a
-networkx ``Graph``/``DiGraph`` (edge attribute ``weight``, default 1; nodes taken in sorted order).
-All of them are turned once into a :class:`GraphData`: a CSR adjacency plus the metadata the
-measures need (input nodes, blocks, whether the graph is undirected).
+A graph may be a :class:`wiring.graph.NeuralGraph`, a scipy sparse matrix/array or a dense 2-D
+numpy array (``A[u, v]`` is the weight of the edge ``u -> v``), or a networkx ``Graph``/``DiGraph``.
+A networkx graph goes through :meth:`NeuralGraph.from_networkx`, which alone defines how one is read
+(node order, the ``weight`` default, multigraphs, roles); a ``NeuralGraph`` gives its adjacency
+through :meth:`NeuralGraph.adjacency`. All of them are turned once into a :class:`GraphData`: a CSR
+adjacency plus the metadata the measures need (input nodes, blocks, whether the graph is
+undirected).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +19,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
+
+from wiring.graph import NeuralGraph, networkx_node_order
 
 __all__ = ["GraphData", "GraphLike", "as_graph"]
 
@@ -39,6 +44,9 @@ class GraphData:
         True for undirected inputs (networkx ``Graph``): ``adjacency`` is then symmetric.
     nodes : tuple or None
         Node labels in index order for networkx inputs, ``None`` meaning ``0..n-1``.
+    graph : NeuralGraph or None
+        The graph itself when the input was (or was converted to) a ``NeuralGraph``; see
+        :meth:`neural_graph`.
     """
 
     adjacency: sp.csr_array
@@ -46,6 +54,7 @@ class GraphData:
     blocks: np.ndarray | None = None
     undirected: bool = False
     nodes: tuple[Hashable, ...] | None = None
+    graph: NeuralGraph | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -55,6 +64,21 @@ class GraphData:
     @property
     def node_labels(self) -> tuple[Hashable, ...]:
         return self.nodes if self.nodes is not None else tuple(range(self.num_nodes))
+
+    def neural_graph(self) -> NeuralGraph:
+        """This graph as a :class:`NeuralGraph` (built once from the adjacency for matrices).
+
+        Structure that only the graph defines (candidates, effective edges, acyclicity, longest
+        path) is read from it, so that each has one definition.
+        """
+        if self.graph is not None:
+            return self.graph
+        if "neural-graph" not in self._cache:
+            a = self.adjacency.tocoo()
+            self._cache["neural-graph"] = NeuralGraph(
+                a.row, a.col, a.data, num_nodes=self.num_nodes
+            )
+        return self._cache["neural-graph"]
 
     # ---- derived views, computed once per GraphData -------------------------------------------
 
@@ -134,56 +158,35 @@ def _from_matrix(m: Any, name: str) -> sp.csr_array:
 
 
 def _from_networkx(g: Any, name: str) -> GraphData:
+    # One conversion: NeuralGraph.from_networkx (node order, weight default, multigraphs, the
+    # `real` edge attribute and roles are defined there); the labels come in that same order.
+    if g.number_of_nodes() == 0:
+        raise ValueError(f"{name}: expected a graph with at least one node, found 0 nodes")
     try:
-        nodes = sorted(g.nodes)
-    except TypeError:  # labels that cannot be compared: keep networkx's insertion order
-        nodes = list(g.nodes)
-    if len(nodes) == 0:
-        raise ValueError(f"{name}: expected a graph with at least one node, found 0 nodes")
-    index = {u: i for i, u in enumerate(nodes)}
-    rows, cols, vals = [], [], []
-    for u, v, w in g.edges(data="weight", default=1.0):
-        rows.append(index[u])
-        cols.append(index[v])
-        vals.append(float(w))
-    n = len(nodes)
-    undirected = not g.is_directed()
-    r = np.asarray(rows, dtype=np.int64)
-    c = np.asarray(cols, dtype=np.int64)
-    v = np.asarray(vals, dtype=np.float64)
-    if undirected:
-        off = r != c
-        r, c, v = (
-            np.concatenate([r, c[off]]),
-            np.concatenate([c, r[off]]),
-            np.concatenate([v, v[off]]),
-        )
-    a = sp.csr_array((v, (r, c)), shape=(n, n))  # multigraph parallel edges are summed
-    a.sum_duplicates()
-    if not np.all(np.isfinite(a.data)):
-        raise ValueError(f"{name}: edge weights must be finite, found NaN or inf")
-    return GraphData(a, undirected=undirected, nodes=tuple(nodes))
+        ng = NeuralGraph.from_networkx(g)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+    data = _from_neural_graph(ng, name)
+    return GraphData(
+        data.adjacency,
+        inputs=data.inputs,
+        blocks=data.blocks,
+        undirected=not g.is_directed(),
+        nodes=tuple(networkx_node_order(g)),
+        graph=ng,
+    )
 
 
-def _from_neural_graph(g: Any, name: str) -> GraphData:
-    n = int(g.num_nodes)
-    if all(hasattr(g, k) for k in ("src", "dst", "weight", "real")):
-        # Build from the candidate arrays so that a real edge of weight 0 stays an edge.
-        real = np.asarray(g.real, dtype=bool)
-        src = np.asarray(g.src, dtype=np.int64)[real]
-        dst = np.asarray(g.dst, dtype=np.int64)[real]
-        w = np.asarray(g.weight, dtype=np.float64)[real]
-        a = sp.csr_array((w, (src, dst)), shape=(n, n))
-    else:
-        a = sp.csr_array(g.adjacency(real_only=True), dtype=np.float64)
-    a.sum_duplicates()
-    a.sort_indices()
-    inputs = np.asarray(getattr(g, "inputs", np.empty(0)), dtype=np.int64)
-    blocks = getattr(g, "blocks", None)
-    blocks = None if blocks is None else np.asarray(blocks, dtype=np.int64)
-    if n == 0:
+def _from_neural_graph(g: NeuralGraph, name: str) -> GraphData:
+    if g.num_nodes == 0:
         raise ValueError(f"{name}: expected a graph with at least one node, found 0 nodes")
-    return GraphData(a, inputs=inputs, blocks=blocks)
+    # NeuralGraph.adjacency() keeps a real edge of weight 0 as a stored entry (an edge).
+    return GraphData(g.adjacency(real_only=True), inputs=g.inputs, blocks=g.blocks, graph=g)
+
+
+def _is_networkx(graph: Any) -> bool:
+    nx = sys.modules.get("networkx")  # a networkx graph exists only if networkx was imported
+    return nx is not None and isinstance(graph, nx.Graph)
 
 
 def as_graph(graph: GraphLike, name: str = "graph") -> GraphData:
@@ -214,9 +217,9 @@ def as_graph(graph: GraphLike, name: str = "graph") -> GraphData:
             f"{name}: expected a graph object, found a path {graph!r}; "
             "load it first with NeuralGraph.load(path)"
         )
-    if hasattr(graph, "num_nodes") and (hasattr(graph, "adjacency") or hasattr(graph, "src")):
+    if isinstance(graph, NeuralGraph):
         return _from_neural_graph(graph, name)
-    if hasattr(graph, "is_directed") and hasattr(graph, "edges") and hasattr(graph, "nodes"):
+    if _is_networkx(graph):
         return _from_networkx(graph, name)
     if sp.issparse(graph) or isinstance(graph, (np.ndarray, Sequence)):
         return GraphData(_from_matrix(graph, name))

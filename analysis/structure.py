@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._graphs import GraphData, GraphLike, as_graph
-from .spectral import algebraic_connectivity
+from .spectra import algebraic_connectivity
 
 __all__ = [
     "average_clustering",
@@ -386,24 +386,67 @@ def summary(
     return out
 
 
-def graph_info(graph: GraphLike) -> dict[str, int]:
-    """Sizes of a graph: ``num_nodes``, ``num_edges`` (real edges; each undirected edge once) and
-    ``num_components`` (connected components of the undirected view, isolated nodes included).
+def graph_info(graph: GraphLike) -> dict[str, Any]:
+    """Sizes and structure of a graph: the one definition behind ``wiring info`` and the report.
+
+    Every key is present for every kind of input (a matrix or networkx graph is read as the
+    :class:`~wiring.graph.NeuralGraph` it converts to: every stored entry a real candidate, one
+    block, no input or output nodes). Structural keys come from the graph's own methods
+    (``NeuralGraph.effective_edges``, ``is_acyclic``, ``longest_path_length``).
+
+    Returns
+    -------
+    dict
+        ``nodes``; ``candidates`` and ``edges`` (real edges); ``effective_edges`` (real edges on
+        an input -> output path); ``components`` (connected components of the undirected view,
+        isolated nodes included); ``blocks`` (count) and ``block_sizes`` (list, in increasing
+        block id); ``inputs`` and ``outputs`` (counts); ``acyclic`` (the real edges, directed,
+        form no cycle); ``longest_path`` (edges on the longest directed path over real edges;
+        ``None`` when there is a cycle); ``directed`` (False for an undirected networkx graph,
+        whose ``candidates``, ``edges`` and ``effective_edges`` count each undirected edge once;
+        it counts as cyclic). Plain ints, bools, lists and ``None`` (JSON-ready).
 
     Examples
     --------
     >>> import networkx as nx
-    >>> graph_info(nx.path_graph(3))
-    {'num_nodes': 3, 'num_edges': 2, 'num_components': 1}
+    >>> info = graph_info(nx.path_graph(3))
+    >>> info["nodes"], info["edges"], info["components"], info["acyclic"]
+    (3, 2, 1, False)
+    >>> from wiring.graph import NeuralGraph
+    >>> g = NeuralGraph([0, 1, 0], [1, 2, 3], [1.0, 1.0, 1.0], num_nodes=4,
+    ...                 blocks=[0, 1, 2, 2], inputs=[0], outputs=[2])
+    >>> info = graph_info(g)
+    >>> info["effective_edges"], info["block_sizes"], info["longest_path"]
+    (2, [1, 1, 2], 2)
     """
     g = as_graph(graph)
-    nnz = int(g.adjacency.nnz)
+    ng = g.neural_graph()
+    acyclic = bool(ng.is_acyclic())
+    effective = ng.effective_edges()
+    candidates, edges = ng.num_candidates, ng.num_edges
+    eff = int(np.count_nonzero(effective))
     if g.undirected:
-        coo = g.adjacency.tocoo()
-        loops = int(np.count_nonzero(coo.row == coo.col))
-        nnz = (nnz - loops) // 2 + loops
+        # both directions of every edge u - v (u != v) are candidates: count each pair once
+        pair = np.minimum(ng.src, ng.dst) * ng.num_nodes + np.maximum(ng.src, ng.dst)
+
+        def once(mask: np.ndarray) -> int:
+            return int(np.unique(pair[mask]).size)
+
+        candidates = once(np.ones(ng.num_candidates, dtype=bool))
+        edges = once(ng.real)
+        eff = once(effective)
+    sizes = np.unique(ng.blocks, return_counts=True)[1]  # in increasing block id
     return {
-        "num_nodes": g.num_nodes,
-        "num_edges": nnz,
-        "num_components": g.components(weighted=False)[0],
+        "nodes": int(ng.num_nodes),
+        "candidates": int(candidates),
+        "edges": int(edges),
+        "effective_edges": eff,
+        "components": g.components(weighted=False)[0],
+        "blocks": int(ng.num_blocks),
+        "block_sizes": [int(x) for x in sizes],
+        "inputs": len(ng.inputs),
+        "outputs": len(ng.outputs),
+        "acyclic": acyclic,
+        "longest_path": int(ng.longest_path_length()) if acyclic else None,
+        "directed": not g.undirected,
     }

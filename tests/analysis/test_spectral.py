@@ -280,3 +280,19 @@ def test_saturation_time_edge_cases() -> None:
     assert saturation_time(nx.complete_graph(6), 0.2) == math.inf  # λ2 has multiplicity 5
     with pytest.raises(ValueError, match="tol"):
         saturation_time(nx.path_graph(3), 0.5, tol=0.0)
+
+
+def test_dense_size_limit_points_to_what_works_for_large_graphs() -> None:
+    import scipy.sparse as sp
+
+    from wiring.analysis.spectral import HEAT_KERNEL_MAX_NODES
+
+    n = HEAT_KERNEL_MAX_NODES + 1
+    path = sp.diags_array(np.ones(n - 1), offsets=1, shape=(n, n), format="csr")
+    with pytest.raises(ValueError, match="method='sparse'") as info:
+        scree(path, 1.0, 0.1, method="dense")
+    assert "heat_signature" not in str(info.value)  # it computes no scree
+    with pytest.raises(ValueError, match="method='sparse'"):
+        heat_signature(path, 1.0, sources=[0], method="dense")
+    with pytest.raises(ValueError, match="heat_signature"):
+        heat_kernel(path, 1.0)

@@ -149,11 +149,11 @@ def test_summary_keys_values_and_json() -> None:
     assert s["average_clustering"] == pytest.approx(nx.average_clustering(g))
     assert s["average_shortest_path_length"] == pytest.approx(nx.average_shortest_path_length(g))
     assert s["average_shortest_path_length_samples"] == 100
-    assert graph_info(g) == {
-        "num_nodes": 100,
-        "num_edges": g.number_of_edges(),
-        "num_components": nx.number_connected_components(g),
-    }
+    info = graph_info(g)
+    assert info["nodes"] == 100
+    assert info["edges"] == info["candidates"] == g.number_of_edges()
+    assert info["components"] == nx.number_connected_components(g)
+    assert info["directed"] is False
     json.dumps(s, allow_nan=False)
 
 
@@ -168,4 +168,12 @@ def test_summary_of_neural_graph() -> None:
     assert s["average_shortest_path_length"] == pytest.approx(
         nx.average_shortest_path_length(cycle)
     )
-    assert graph_info(ng)["num_edges"] == 4
+    assert graph_info(ng)["edges"] == 4
+
+
+def test_wiring_info_and_the_report_share_one_graph_info() -> None:
+    import wiring.analysis.report as report
+    import wiring.cli as cli
+
+    assert cli.graph_info is graph_info
+    assert report.graph_info is graph_info
