@@ -529,9 +529,9 @@ def analyze(
                     ]
 
     steps: list[tuple[str, Callable[[], None]]] = [
+        ("scree", do_scree),  # first: on large graphs λ₂ in the summary reuses its eigensolve
         ("summary", do_summary),
         ("heat signatures", do_heat),
-        ("scree", do_scree),
         ("figures", do_plots),
     ]
     bar = None

@@ -199,3 +199,16 @@ def test_graph_info_of_a_matrix_with_a_cycle() -> None:
         0,
         0,
     )
+
+
+def test_undirected_views_keep_zero_weight_edges_and_split_components_by_weight() -> None:
+    # 0 - 1 has weight 0 (a real edge): an edge for the unweighted views, no connection for
+    # the weighted Laplacian; 1 <-> 2 both ways with different weights: max(|.|) once
+    ng = NeuralGraph([0, 1, 2], [1, 2, 1], [0.0, -2.0, 5.0], num_nodes=3)
+    g = as_graph(ng)
+    np.testing.assert_array_equal(g.sym(False).toarray(), [[0, 1, 0], [1, 0, 1], [0, 1, 0]])
+    np.testing.assert_array_equal(g.sym(True).toarray(), [[0, 0, 0], [0, 0, 5], [0, 5, 0]])
+    assert g.sym(True).nnz == 4  # the zero-weight edge stays stored
+    assert g.components(weighted=False)[0] == 1
+    assert g.components(weighted=True)[0] == 2
+    np.testing.assert_array_equal(laplacian(ng).toarray(), [[0, 0, 0], [0, 5, -5], [0, -5, 5]])
