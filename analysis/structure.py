@@ -30,8 +30,8 @@ EXACT_PATH_MAX_NODES = 5000
 #: ... and above it uses this many sampled source nodes.
 DEFAULT_PATH_SAMPLES = 256
 #: byte slots per edge of each of the triangle count's two edge filters (an open wedge passes
-#: both with probability about (1 - e^{-1/16})^2 = 0.4%)
-_FILTER_SLOTS_PER_EDGE = 16
+#: both with probability about (1 - e^{-1/8})^2 = 1.4%)
+_FILTER_SLOTS_PER_EDGE = 8
 #: out-degree up to which a node's wedges are checked through the padded table (else listed)
 _LIGHT_WIDTH = 48
 #: uint64 words of one BFS bit array (n nodes x words): sources per batch = 64 * words (<= 4096)
@@ -124,8 +124,8 @@ def _triangles(g: GraphData) -> tuple[np.ndarray, np.ndarray]:
     exactly one wedge ``v <- u -> w`` (two out-neighbours of its lowest-ranked node ``u``) whose
     closing edge ``v - w`` exists. Wedges are tested against two filters of the edge set (byte
     arrays with :data:`_FILTER_SLOTS_PER_EDGE` slots per edge, slot ``f(v) XOR f(w)`` for a random
-    code ``f`` per node, symmetric in v and w), and the few that pass both (about 0.4% of open
-    wedges) exactly, by binary search in the sorted edge keys.
+    code ``f`` per node, symmetric in v and w), and the few that pass both (about 1.4% of open
+    wedges) exactly, by a binary search in row v of the sorted CSR.
     Nodes with at most :data:`_LIGHT_WIDTH` out-neighbours (nearly all) are processed as a padded
     column-major table, one contiguous slice per pair of positions (i, j); the others by explicit
     wedge lists. Work O(Σ_u d⁺(u)²), memory O(m) plus one batch of wedges.
@@ -151,7 +151,7 @@ def _triangles(g: GraphData) -> tuple[np.ndarray, np.ndarray]:
     del row, keep, rank
     out_deg = np.bincount(src, minlength=n)
     # two filters of the edge set, slot f(u) XOR f(v) for two random node codes f (symmetric in
-    # u, v): an open wedge passes both with probability about (1/16)^2
+    # u, v): an open wedge passes both with probability about (1/8)^2
     bits = max(6, int(np.ceil(np.log2(src.size * _FILTER_SLOTS_PER_EDGE))))
     rng = np.random.default_rng(0x5EED)
     codes = [rng.integers(0, 1 << bits, size=n, dtype=np.int64) for _ in range(2)]
