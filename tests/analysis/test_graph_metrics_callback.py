@@ -64,7 +64,9 @@ def test_summary_of_a_few_thousand_nodes_stays_sparse(monkeypatch: pytest.Monkey
     finally:
         tracemalloc.stop()
     assert metrics["graph"]["average_shortest_path_length_samples"] == n  # exact: <= 5,000 nodes
-    assert peak < 8 * n * n  # a dense float64 (n, n) matrix alone would reach this
+    assert (
+        peak < 8 * n * n / 4
+    )  # a dense float64 (n, n) matrix alone would be 4x this; the peak is ~10 MB
 
 
 def test_bad_arguments() -> None:
