@@ -27,10 +27,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from wiring import config as _config
 from wiring.errors import WiringError
+from wiring.analysis import graph_info  # one definition: `wiring info` and the report use it
 
 if TYPE_CHECKING:  # pragma: no cover
     from wiring.data import Dataset
@@ -91,34 +90,6 @@ def load_data(cfg: _config.ExperimentConfig) -> Dataset:
     return load_dataset(cfg.data.name, **cfg.data.loader_kwargs())
 
 
-def graph_info(graph: NeuralGraph) -> dict[str, Any]:
-    """Sizes and structure of a graph, as ``wiring info`` prints them.
-
-    Returns
-    -------
-    dict
-        ``nodes``, ``candidates``, ``edges`` (real), ``effective_edges`` (real edges on an
-        input→output path), ``blocks`` (count), ``block_sizes`` (list, in increasing block id),
-        ``inputs``, ``outputs``
-        (counts), ``acyclic`` (bool) and ``longest_path`` (edges on the longest path over real
-        edges; None when the real edges have a cycle).
-    """
-    acyclic = bool(graph.is_acyclic())
-    sizes = np.unique(graph.blocks, return_counts=True)[1]  # in increasing block id
-    return {
-        "nodes": int(graph.num_nodes),
-        "candidates": int(graph.num_candidates),
-        "edges": int(graph.num_edges),
-        "effective_edges": int(np.count_nonzero(graph.effective_edges())),
-        "blocks": int(graph.num_blocks),
-        "block_sizes": [int(s) for s in sizes],
-        "inputs": len(graph.inputs),
-        "outputs": len(graph.outputs),
-        "acyclic": acyclic,
-        "longest_path": int(graph.longest_path_length()) if acyclic else None,
-    }
-
-
 def _format_info(path: Path, info: dict[str, Any]) -> str:
     sizes = info["block_sizes"]
     shown = ", ".join(str(s) for s in sizes[:16]) + (", ..." if len(sizes) > 16 else "")
@@ -134,6 +105,7 @@ def _format_info(path: Path, info: dict[str, Any]) -> str:
         f"candidates:      {info['candidates']}",
         f"edges:           {info['edges']} ({frac:.2%} of candidates)",
         f"effective edges: {info['effective_edges']} ({eff:.2%} of edges)",
+        f"components:      {info['components']}",
         f"acyclic:         {'yes' if info['acyclic'] else 'no'}",
         f"longest path:    {longest}",
     ]

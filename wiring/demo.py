@@ -44,8 +44,7 @@ ANALYSIS_DIR = "analysis-vs-random"
 _RUN_FILES = ("checkpoint.pt", "metrics.jsonl", "config.toml", "graph.npz")
 #: The analysis report's figures, in the order shown, with a caption (any other PNG comes after).
 _FIGURES = {
-    "adjacency.png": "Adjacency matrix, nodes ordered by block",
-    "reference_adjacency.png": "Adjacency of the random graph",
+    "adjacency.png": "Binary adjacency, nodes ordered by block: the learned wiring beside the random one",
     "heat_signature.png": "Heat-diffusion signatures S(t) = exp(-tL) a, and their distance F(t)",
     "scree.png": "Scree curves α(K, t): the learned wiring solid, the random one dashed",
     "degrees.png": "Degree distributions (in + out over real edges)",
