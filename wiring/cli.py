@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wiring import config as _config
-from wiring.errors import WiringError
 from wiring.analysis import graph_info  # one definition: `wiring info` and the report use it
+from wiring.errors import WiringError
 
 if TYPE_CHECKING:  # pragma: no cover
     from wiring.data import Dataset
