@@ -67,7 +67,8 @@ class GraphModule(nn.Module):
     Attributes
     ----------
     weight : nn.Parameter, shape (m,)
-        Candidate edge weights :math:`w`, in the graph's candidate order. ``weight`` with
+        Candidate edge weights :math:`w`, in the graph's candidate order (with a stored-mask
+        selection such as ``"fixed"``, 0 on hallucinated candidates). ``weight`` with
         ``selection`` is a *site* (:func:`wiring.sites` lists it): after a backward pass,
         ``selection.effective_grad`` holds the gradient of the loss with respect to the effective
         weights at every candidate, real or not.
@@ -112,6 +113,9 @@ class GraphModule(nn.Module):
             real=torch.as_tensor(graph.real.copy()),
             groups=torch.as_tensor(graph.blocks[graph.dst]),
         )
+        if self.selection.stored:  # a stored-mask site keeps its inactive weights at exactly 0
+            with torch.no_grad():
+                self.weight.masked_fill_(~self.selection.mask(self.weight), 0)
         if norm == "default":
             norm = self.default_norm if spatial_dims > 0 else None
         self._op_factory = make_node_op_factory(node_op, norm=norm, kernel_size=kernel_size)
