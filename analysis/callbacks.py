@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from wiring.graph import HasGraph
+
 from .structure import summary
 
 __all__ = ["GraphMetricsCallback"]
@@ -64,7 +66,7 @@ class GraphMetricsCallback:
         if epoch % self.every != 0:
             return
         model = getattr(trainer, "model", None)
-        if model is None or not hasattr(model, "graph"):
+        if not isinstance(model, HasGraph):
             raise TypeError(
                 "trainer: expected trainer.model.graph() to return the current NeuralGraph, "
                 f"found model {type(model).__name__}"

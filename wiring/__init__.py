@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from wiring.graph import NeuralGraph
+from wiring.graph import HasGraph, NeuralGraph
 
 __all__ = [
+    "HasGraph",
     "NeuralGraph",
     "compile",
     "densify",

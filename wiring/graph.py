@@ -13,7 +13,7 @@ import os
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import scipy.sparse as sp
@@ -24,11 +24,34 @@ from wiring._topk import top_k_mask
 if TYPE_CHECKING:  # pragma: no cover
     import networkx as nx
 
-__all__ = ["NeuralGraph"]
+__all__ = ["HasGraph", "NeuralGraph"]
 
 FORMAT_NAME = "neural-wiring-graph"
 FORMAT_VERSION = 1
 _ARRAY_KEYS = ("src", "dst", "weight", "real", "blocks", "inputs", "outputs")
+
+
+@runtime_checkable
+class HasGraph(Protocol):
+    """Anything that can report its current wiring: an object with a ``graph()`` method.
+
+    A model compiled by :func:`wiring.compile`, a :class:`wiring.models.GraphClassifier` and any
+    model of yours with ``graph() -> NeuralGraph`` qualify; :class:`wiring.train.Trainer` saves such a
+    model's wiring as ``graph.npz`` and the analysis callbacks read it. ``isinstance(x, HasGraph)``
+    checks that ``graph`` is there (not what it returns); nothing here imports torch.
+
+    Examples
+    --------
+    >>> class Model:
+    ...     def graph(self) -> NeuralGraph:
+    ...         return NeuralGraph([0], [1], [1.0], num_nodes=2)
+    >>> isinstance(Model(), HasGraph), isinstance(object(), HasGraph)
+    (True, False)
+    """
+
+    def graph(self) -> NeuralGraph:
+        """The current wiring."""
+        ...
 
 
 def _describe(x: Any) -> str:

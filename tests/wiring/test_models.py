@@ -216,3 +216,11 @@ def test_bad_arguments_name_the_argument():
         tiny_classifier(stem_stride=3, **SMALL)
     with pytest.raises(TypeError, match="graph_module"):
         GraphClassifier(nn.Identity(), nn.Linear(2, 2), nn.Identity())
+
+
+def test_compiled_modules_and_classifiers_have_a_graph() -> None:
+    model = tiny_classifier(dynamics="discrete", spatial_dims=0, in_channels=4, **SMALL)
+    assert isinstance(model, wiring.HasGraph)
+    assert isinstance(model.graph_module, wiring.HasGraph)
+    assert not isinstance(nn.Linear(2, 2), wiring.HasGraph)
+    assert model.graph().num_edges == SMALL["k"]

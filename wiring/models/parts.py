@@ -1,4 +1,4 @@
-"""Models built around a wiring: a stem, a compiled graph, a head.
+"""The shared parts of the models built around a wiring: a stem, a compiled graph, a head.
 
 :class:`GraphClassifier` is the general wrapper of DNW (Wortsman et al., 2019, eq. 1 and eq. 10):
 
@@ -6,9 +6,10 @@
 
     \\hat Y = h_\\psi\\bigl(Z_{\\mathcal V_E}\\bigr), \\qquad Z_{\\mathcal V_0} = g_\\phi(X),
 
-a stem :math:`g_\\phi` that maps the data to the states of the input nodes, the compiled graph (static,
-discrete-time or continuous-time dynamics), and a head :math:`h_\\psi` that reads the output nodes.
-:func:`tiny_classifier` builds the paper's tiny classifier of section 3.1 with it.
+a stem :math:`g_\\phi` (:func:`stem`) that maps the data to the states of the input nodes, the
+compiled graph (static, discrete-time or continuous-time dynamics), and a head :math:`h_\\psi`
+(:class:`CenterPoolHead`) that reads the output nodes. Each model family
+(:mod:`wiring.models.tiny`, ...) builds its models from these parts.
 
 Node states are 2-D channels (``spatial_dims=2``, images), 1-D channels (``spatial_dims=1``, e.g.
 MNIST-1D) or scalars (``spatial_dims=0``).
@@ -16,30 +17,19 @@ MNIST-1D) or scalars (``spatial_dims=0``).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from wiring.graph import NeuralGraph
+from wiring.graph import HasGraph, NeuralGraph
 
-__all__ = [
-    "CenterPoolHead",
-    "GraphClassifier",
-    "TinyClassifierSizes",
-    "parameter_counts",
-    "stem",
-    "tiny_classifier",
-    "tiny_classifier_graph",
-]
+__all__ = ["CenterPoolHead", "GraphClassifier", "parameter_counts", "stem"]
 
 _DYNAMICS = ("static", "discrete", "continuous")
-_SELECTIONS = ("dnw", "dnw-no-update", "random")
 _SPATIAL = (0, 1, 2)
 
 
@@ -191,7 +181,7 @@ class GraphClassifier(nn.Module):
     See Also
     --------
     GraphClassifier.from_graph : the usual way to build one around a NeuralGraph.
-    tiny_classifier : the DNW paper's tiny classifier.
+    wiring.models.tiny_classifier : the DNW paper's tiny classifier.
     """
 
     def __init__(self, stem: nn.Module, graph_module: nn.Module, head: nn.Module) -> None:
@@ -199,7 +189,7 @@ class GraphClassifier(nn.Module):
         for name, value in (("stem", stem), ("graph_module", graph_module), ("head", head)):
             if not isinstance(value, nn.Module):
                 raise TypeError(f"{name}: expected a torch.nn.Module, found {type(value).__name__}")
-        if not callable(getattr(graph_module, "graph", None)):
+        if not isinstance(graph_module, HasGraph):
             raise TypeError(
                 "graph_module: expected a compiled graph module with a .graph() method "
                 f"(made by wiring.compile), found {type(graph_module).__name__}"
@@ -332,236 +322,3 @@ def parameter_counts(model: GraphClassifier) -> dict[str, int]:
         "stem": stem_n,
         "head": head_n,
     }
-
-
-# ---------------------------------------------------------------------------------------------
-# the tiny classifier
-
-
-@dataclass(frozen=True)
-class TinyClassifierSizes:
-    """The sizes and solver settings of :func:`tiny_classifier`; each is an override keyword.
-
-    Defaults are the DNW paper's tiny classifier (section 3.1 and the authors' configs).
-
-    Attributes
-    ----------
-    num_nodes : int
-        Nodes of the graph (800).
-    num_inputs : int
-        Input nodes, the first ``num_inputs`` nodes, fed by the stem (32).
-    num_outputs : int
-        Output nodes, the last ``num_outputs`` nodes, read by the head (100).
-    block_size : int
-        Static only: the nodes between inputs and outputs are cut into blocks of this size, the last
-        one taking the remainder (192: blocks 32 | 192 192 192 92 | 100).
-    k : int
-        Real edges (32,000 = 5% of 800²).
-    steps : int
-        Discrete time steps (5).
-    t1 : float
-        Continuous: integrate from 0 to ``t1`` (1.0).
-    method, rtol, atol : str, float, float
-        Continuous: torchdiffeq solver and tolerances (``"dopri5"``, 1e-3, 1e-3).
-    adjoint : bool
-        Continuous: backpropagate with the adjoint method (False: through the solver).
-    step_size : float or None
-        Continuous, fixed-step methods (``"rk4"``, ``"euler"``, ...): the step (None: one step from
-        0 to ``t1``).
-    stem_stride : {4, 2, 1}
-        Downsampling of the stem (4).
-    norm : {"instance", "batch", None}
-        Normalisation of the node operation (instance; batch for scalar states, ``spatial_dims=0``,
-        which have no instance statistics).
-    graph_seed : int
-        Seed of the random-graph baseline's edge choice.
-    pool_window : int or None
-        Width of the head's pooled centre (None: ``ceil(size / 4)``).
-    weight_scale : float or None
-        Candidate edge weights start uniform in ``(-weight_scale, weight_scale)``; None:
-        ``1 / sqrt(num_nodes)``, the authors' initialisation (PyTorch's default for their
-        ``num_nodes × num_nodes`` 1×1 convolution).
-    """
-
-    num_nodes: int = 800
-    num_inputs: int = 32
-    num_outputs: int = 100
-    block_size: int = 192
-    k: int = 32_000
-    steps: int = 5
-    t1: float = 1.0
-    method: str = "dopri5"
-    rtol: float = 1e-3
-    atol: float = 1e-3
-    adjoint: bool = False
-    step_size: float | None = None
-    stem_stride: int = 4
-    norm: str | None = "instance"
-    graph_seed: int = 0
-    pool_window: int | None = None
-    weight_scale: float | None = None
-
-    def static_blocks(self) -> list[int]:
-        """Block sizes of the static graph: inputs, hidden blocks of ``block_size``, outputs.
-
-        >>> TinyClassifierSizes().static_blocks()
-        [32, 192, 192, 192, 92, 100]
-        """
-        hidden = self.num_nodes - self.num_inputs - self.num_outputs
-        sizes = [self.num_inputs] + [self.block_size] * (hidden // self.block_size)
-        if hidden % self.block_size:
-            sizes.append(hidden % self.block_size)
-        return [*sizes, self.num_outputs]
-
-
-def _sizes(overrides: dict[str, Any]) -> TinyClassifierSizes:
-    names = {f.name for f in dataclasses.fields(TinyClassifierSizes)}
-    unknown = sorted(set(overrides) - names)
-    if unknown:
-        raise TypeError(
-            f"tiny_classifier: unknown override {unknown[0]!r}; expected one of {', '.join(sorted(names))}"
-        )
-    s = dataclasses.replace(TinyClassifierSizes(), **overrides)
-    for name in ("num_nodes", "num_inputs", "num_outputs", "block_size", "k", "steps"):
-        _check_int(name, getattr(s, name), 1)
-    _check_int("graph_seed", s.graph_seed, 0)
-    if s.num_inputs + s.num_outputs > s.num_nodes:
-        raise ValueError(
-            f"num_nodes: expected at least num_inputs + num_outputs = "
-            f"{s.num_inputs + s.num_outputs}, found {s.num_nodes}"
-        )
-    for name in ("t1", "rtol", "atol", "step_size", "weight_scale"):
-        v = getattr(s, name)
-        if name in ("step_size", "weight_scale") and v is None:
-            continue
-        if isinstance(v, bool) or not isinstance(v, int | float) or not v > 0:
-            raise ValueError(f"{name}: expected a positive number, found {v!r}")
-    return s
-
-
-def tiny_classifier_graph(dynamics: str = "static", **overrides: Any) -> NeuralGraph:
-    """The candidate graph of the tiny classifier.
-
-    Static: a complete DAG over the blocks of :meth:`TinyClassifierSizes.static_blocks` (inputs are
-    block 0, the last ``num_outputs`` nodes are the last block, an edge u→v exists when
-    block(u) < block(v)). Dynamic: the complete digraph on ``num_nodes`` nodes with the first
-    ``num_inputs`` as inputs and the last ``num_outputs`` as outputs.
-
-    Parameters
-    ----------
-    dynamics : {"static", "discrete", "continuous"}
-    **overrides
-        Fields of :class:`TinyClassifierSizes` (only the sizes matter here).
-
-    Examples
-    --------
-    >>> g = tiny_classifier_graph("static", num_nodes=12, num_inputs=2, num_outputs=3, block_size=4)
-    >>> g.num_nodes, g.outputs.tolist(), g.num_blocks
-    (12, [9, 10, 11], 4)
-    """
-    _check_choice("dynamics", dynamics, _DYNAMICS)
-    s = _sizes(overrides)
-    from wiring import generators
-
-    if dynamics == "static":
-        return generators.complete_dag(s.static_blocks(), seed=s.graph_seed)
-    return generators.complete_digraph(
-        s.num_nodes,
-        inputs=np.arange(s.num_inputs),
-        outputs=np.arange(s.num_nodes - s.num_outputs, s.num_nodes),
-        seed=s.graph_seed,
-    )
-
-
-def tiny_classifier(
-    *,
-    dynamics: str = "static",
-    selection: str = "dnw",
-    spatial_dims: int = 2,
-    in_channels: int = 3,
-    num_classes: int = 10,
-    **overrides: Any,
-) -> GraphClassifier:
-    """The DNW paper's tiny classifier (section 3.1, Table 1), or a smaller one.
-
-    A strided stem downsamples the input 4× into 32 input nodes; an 800-node graph (static: blocks
-    32 | 192 192 192 92 | 100; discrete: 5 steps; continuous: dopri5 from t=0 to 1 at tolerance 1e-3)
-    with k = 32,000 real edges and an InstanceNorm–ReLU–3×3 depthwise convolution at each node; the
-    last 100 nodes are the outputs, the centre of each is average-pooled and a linear layer gives the
-    class logits.
-
-    Parameters
-    ----------
-    dynamics : {"static", "discrete", "continuous"}
-    selection : {"dnw", "dnw-no-update", "random"}
-        ``"dnw"``: the k largest |w| are real, every candidate trained (Algorithm 1);
-        ``"dnw-no-update"``: the paper's ablation without the update rule for hallucinated edges;
-        ``"random"``: the random-graph baseline, k edges drawn uniformly
-        (:func:`wiring.generators.random_k` with ``graph_seed``) and kept fixed.
-    spatial_dims : {2, 1, 0}
-        Data ``(B, in_channels, H, W)``, ``(B, in_channels, L)`` or ``(B, in_channels)``.
-    in_channels, num_classes : int
-    **overrides
-        Fields of :class:`TinyClassifierSizes` (``num_nodes``, ``num_inputs``, ``num_outputs``,
-        ``block_size``, ``k``, ``steps``, ``t1``, ``method``, ``rtol``, ``atol``, ``adjoint``,
-        ``step_size``, ``stem_stride``, ``norm``, ``graph_seed``, ``pool_window``).
-
-    Returns
-    -------
-    GraphClassifier
-        Maps ``(B, in_channels, *spatial)`` to logits ``(B, num_classes)``.
-
-    Notes
-    -----
-    Static layout. The authors' code runs five block steps and lets the last 100 nodes receive edges
-    from every block, including from nodes of their own block. With candidates restricted to
-    block(u) < block(v), the same computation is the DAG 32 | 192 192 192 92 | 100: five blocks with
-    node operations (as the paper's "5 blocks") and an output block that only sums.
-
-    Parameter count (:func:`parameter_counts`, "paper"): 32,000 edges + node operations + stem 1,248
-    + head 1,010; with 11 parameters (InstanceNorm affine 2 + 3×3 kernel 9) at each of the 700
-    non-output nodes that is 41,958 — the paper's "41k" (its code says "less than 42k").
-    """
-    _check_choice("dynamics", dynamics, _DYNAMICS)
-    _check_choice("selection", selection, _SELECTIONS)
-    _check_choice("spatial_dims", spatial_dims, _SPATIAL)
-    s = _sizes(overrides)
-    graph = tiny_classifier_graph(dynamics, **overrides)
-    if s.k > graph.num_candidates:
-        raise ValueError(
-            f"k: expected at most the {graph.num_candidates} candidate edges of the {dynamics} "
-            f"graph, found {s.k}"
-        )
-    norm = s.norm
-    if spatial_dims == 0 and norm == "instance":
-        norm = "batch"  # a scalar state has no instance statistics
-    options: dict[str, Any] = {"norm": norm}
-    if dynamics == "discrete":
-        options["steps"] = s.steps
-    elif dynamics == "continuous":
-        options.update(t1=s.t1, method=s.method, rtol=s.rtol, atol=s.atol, adjoint=s.adjoint)
-        if s.step_size is not None:
-            options["solver_options"] = {"step_size": float(s.step_size)}
-    if selection == "random":
-        from wiring import generators
-
-        graph = generators.random_k(graph, s.k, seed=s.graph_seed)
-        compile_selection, k = "fixed", None
-    else:
-        compile_selection, k = selection, s.k
-    # The generators draw weights uniform in (-1, 1); scale them to the authors' initialisation.
-    # A common factor leaves the top-k choice (and random_k's edges) unchanged.
-    scale = s.weight_scale if s.weight_scale is not None else 1.0 / math.sqrt(s.num_nodes)
-    graph = graph.with_weights(graph.weight * scale)
-    return GraphClassifier.from_graph(
-        graph,
-        in_channels=in_channels,
-        num_classes=num_classes,
-        spatial_dims=spatial_dims,
-        dynamics=dynamics,
-        selection=compile_selection,
-        k=k,
-        stem_stride=s.stem_stride,
-        pool_window=s.pool_window,
-        **options,
-    )
