@@ -10,7 +10,9 @@ A rule is an object with ``step(model, step) -> bool`` (True when a mask changed
 
 and as a callback of ``wiring.train.train(..., callbacks=[rule])``, through the hooks
 ``on_train_start``, ``on_after_backward`` (rules that read gradients), ``extra_loss`` (L1) and
-``on_step_end``. Rules find their sites with :func:`wiring.sites` — never by parameter names.
+``on_step_end``; a hook returns True when a mask changed, and the trainer then zeroes the optimizer
+state of the weights now off. Rules find their sites with :func:`wiring.sites` — never by parameter
+names.
 
 Randomness is *stateless*: the generator of the update at step ``t`` is seeded from
 ``(seed, t)``. A run resumed from a checkpoint therefore draws exactly what the uninterrupted run
@@ -29,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from wiring.nn.sites import Site, reset_optimizer_state, sites
+from wiring.nn.sites import Site, sites
 
 __all__ = ["RULES", "Rule", "make_rule", "register_rule", "rule_parameters"]
 
@@ -265,11 +267,10 @@ class Rule:
             self.total_steps = int(trainer.config.epochs) * int(trainer.steps_per_epoch)
 
     def _act(self, trainer: Any, step: int) -> bool:
+        # A True return makes the trainer zero the optimizer state of the weights now off
+        # (wiring.nn.sites.reset_optimizer_state); in your own loop, call it yourself.
         self._acted_at = step
-        changed = bool(self.step(trainer.model, step))
-        if changed:
-            reset_optimizer_state(trainer.optimizer, trainer.model)
-        return changed
+        return bool(self.step(trainer.model, step))
 
     def on_after_backward(self, trainer: Any, step: int) -> bool:
         """Gradient-reading rules act here (site gradients of this step, before the optimizer)."""

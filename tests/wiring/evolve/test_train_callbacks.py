@@ -95,3 +95,25 @@ def test_kill_and_resume_gives_the_uninterrupted_run(tmp_path, make):
     assert set(got) == set(want)
     for key, value in want.items():
         torch.testing.assert_close(got[key], value, rtol=0, atol=0, msg=key)
+
+
+def test_the_trainer_zeroes_optimizer_state_when_a_hook_reports_a_mask_change():
+    model = _mlp()
+    site = wiring.sites(model)[1]
+
+    class DropHalfAtStep3:
+        def on_after_backward(self, trainer, step):
+            if step != 3:
+                return None
+            mask = site.mask.clone()
+            mask.view(-1)[torch.nonzero(mask.view(-1)).squeeze(1)[::2]] = False
+            site.set_mask(mask)
+            self.off = ~mask
+            return True
+
+    hook = DropHalfAtStep3()
+    trainer = Trainer(model, _data(), CONFIG, callbacks=[hook])
+    trainer.fit()
+    assert trainer.masks_changed_at_step == [3]
+    momentum = trainer.optimizer.state[site.weight]["momentum_buffer"]
+    assert torch.all(momentum[hook.off] == 0) and torch.all(site.weight[hook.off] == 0)
