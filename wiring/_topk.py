@@ -6,7 +6,7 @@ the CPU and runs the same three steps with torch operations elsewhere.
 
 The rule, for scores :math:`s_0, \\dots, s_{m-1}` and :math:`0 < k < m`:
 
-1. :math:`t` = the k-th largest score (an order statistic, found in O(m) by introselect);
+1. :math:`t` = the k-th largest score (an order statistic, found by introselect, not a sort);
 2. every :math:`i` with :math:`s_i > t` is selected;
 3. the remaining :math:`k - |\\{i : s_i > t\\}|` places go to the *lowest indices* with
    :math:`s_i = t`.
@@ -16,6 +16,8 @@ kind="stable")[:k]``) without sorting.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -50,9 +52,31 @@ def top_k_mask(score: np.ndarray, k: int) -> np.ndarray:
         return np.zeros(m, dtype=bool)
     if k >= m:
         return np.ones(m, dtype=bool)
-    threshold = np.partition(score, m - k)[m - k]  # step 1: the k-th largest
+    threshold = _kth_largest(score, k)  # step 1
     mask = score > threshold  # step 2
     missing = k - int(np.count_nonzero(mask))
     if missing:  # step 3: ties at the threshold, lowest indices first
         mask[np.flatnonzero(score == threshold)[:missing]] = True
     return mask
+
+
+def _kth_largest(score: np.ndarray, k: int) -> Any:
+    """The k-th largest entry of ``score`` (``0 < k < m``), by selection rather than a full sort.
+
+    numpy's introselect slows down by an order of magnitude on many equal values (1M float64
+    values of which 90% are 0: 230 ms instead of 13 ms), which is what magnitudes and gradients
+    of sparse layers look like. Values equal to the minimum are set aside first; when a sample
+    still shows few distinct values, a sort is used instead (the result is the same order
+    statistic either way).
+    """
+    m = score.shape[0]
+    low = score.min()
+    above = score > low
+    n_above = int(np.count_nonzero(above))
+    if k > n_above:
+        return low
+    rest = score[above] if n_above < m else score
+    sample = rest[:: max(1, rest.shape[0] // 1024)]
+    if np.unique(sample).shape[0] < sample.shape[0] // 2:
+        return np.sort(rest)[rest.shape[0] - k]
+    return np.partition(rest, rest.shape[0] - k)[rest.shape[0] - k]

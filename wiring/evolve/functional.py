@@ -57,9 +57,18 @@ def keep_largest(score: torch.Tensor, mask: torch.Tensor, n: int) -> torch.Tenso
     >>> keep_largest(torch.tensor([3.0, 1.0, 2.0, 5.0]), torch.tensor([True, True, True, False]), 2)
     tensor([ True, False,  True, False])
     """
-    n = max(0, min(int(n), int(mask.sum())))
-    flat = torch.where(mask, score.to(torch.float64), -math.inf).reshape(-1)
-    return top_k_mask(flat, n).view(mask.shape)
+    flat_mask = mask.reshape(-1)
+    flat_score = score.detach().reshape(-1)
+    count = int(flat_mask.sum())
+    n = max(0, min(int(n), count))
+    if count == flat_mask.numel():  # every position eligible
+        return top_k_mask(flat_score, n).to(mask.device).view(mask.shape)
+    eligible = torch.nonzero(flat_mask).squeeze(1)  # ascending: ties still go to lower indices
+    out = torch.zeros_like(flat_mask)
+    if n:
+        chosen = top_k_mask(flat_score.index_select(0, eligible), n)
+        out[eligible[chosen.to(eligible.device)]] = True
+    return out.view(mask.shape)
 
 
 def _drop_grow(
@@ -282,55 +291,60 @@ def adaptive_update(
     new_weight : Tensor, shape S
         0 where ``new_mask`` is off.
     """
-    w = weight.detach()
-    gr = grad.detach()
-    flat_m = mask.reshape(-1).cpu()
-    flat_w = w.reshape(-1).cpu().to(torch.float64)
-    flat_g = gr.reshape(-1).cpu().to(torch.float64)
+    w = weight.detach().reshape(-1)
+    gr = grad.detach().reshape(-1)
+    flat_m = mask.reshape(-1)
+    device = flat_m.device
     m = flat_m.numel()
-    a = float(flat_m.sum()) / m
     active = torch.nonzero(flat_m).squeeze(1)
-    inactive = torch.nonzero(~flat_m).squeeze(1)
+    a = active.numel() / m
     new_m = flat_m.clone()
-    new_w = flat_w.clone()
+    new_w = w.clone()
     if active.numel() == 0:
         return mask.clone(), weight.detach().clone()
+    w_bar = 0.0
+    fresh = torch.zeros(0, dtype=torch.int64, device=device)  # new connections
+    fresh_grad = torch.zeros(0, dtype=torch.float64, device=device)
 
     if math.isinf(g) and math.isinf(s):  # sec. 4: deterministic, constant count
-        w_bar = float(flat_w[active].abs().mean())
-        drop = flat_m & (flat_w.abs() < k * w_bar)
+        w_bar = float(w.index_select(0, active).abs().double().mean())
+        drop = flat_m & (w.abs() < k * w_bar)
         kept = flat_m & ~drop
-        grown = keep_largest(flat_g.abs(), ~kept, int(drop.sum()))
+        grown = keep_largest(gr.abs(), ~kept, int(drop.sum()))
         new_m = kept | grown
-        fresh = grown & ~flat_m
-        radius = 2.0 * k * w_bar if r is None else r
-        noise = (torch.rand(m, generator=generator, dtype=torch.float64) * 2.0 - 1.0) * radius
-        new_w = torch.where(fresh, c_g * flat_g + noise, flat_w)
+        fresh = torch.nonzero(grown & ~flat_m).squeeze(1)
+        fresh_grad = gr.index_select(0, fresh).double()
     else:
         bias = s * (a - alpha)
-        sample = active[torch.randperm(active.numel(), generator=generator)]
-        sample = sample[: round(beta * active.numel())]
-        w_bar = float(flat_w[sample].abs().mean()) if sample.numel() else 0.0
-        coins = torch.rand(sample.numel(), generator=generator, dtype=torch.float64)
-        if sample.numel() and w_bar > 0:
-            x = flat_w[sample].abs() / (k * w_bar) - 1.0 - bias
-            new_m[sample[coins < _switch_probability(g, x)]] = False
+        perm = torch.randperm(active.numel(), generator=generator)[: round(beta * active.numel())]
+        sample = active.index_select(0, perm.to(device))
+        coins = torch.rand(sample.numel(), generator=generator, dtype=torch.float64).to(device)
+        if sample.numel():
+            mag = w.index_select(0, sample).abs().double()
+            w_bar = float(mag.mean())
+            if w_bar > 0:
+                x = mag / (k * w_bar) - 1.0 - bias
+                new_m[sample[coins < _switch_probability(g, x)]] = False
+        inactive = torch.nonzero(~flat_m).squeeze(1)
         b0 = beta * a / (1.0 - a) if beta_inactive is None else beta_inactive
-        grow = inactive[torch.randperm(inactive.numel(), generator=generator)]
-        grow = grow[: min(round(b0 * inactive.numel()), inactive.numel())]
-        coins = torch.rand(grow.numel(), generator=generator, dtype=torch.float64)
+        size = min(round(b0 * inactive.numel()), inactive.numel())
+        perm = torch.randperm(inactive.numel(), generator=generator)[:size]
+        grow = inactive.index_select(0, perm.to(device))
+        coins = torch.rand(grow.numel(), generator=generator, dtype=torch.float64).to(device)
         if grow.numel():
-            mag = flat_g[grow].abs()
+            grad_s = gr.index_select(0, grow).double()
+            mag = grad_s.abs()
             v_bar = float(mag.mean())
-            with torch.no_grad():
-                y = torch.where(mag > 0, l * v_bar / mag.clamp_min(1e-300) - 1.0 + bias, math.inf)
-            added = grow[coins < _switch_probability(g, y)]
-            new_m[added] = True
-            radius = 2.0 * k * w_bar if r is None else r
-            noise = torch.rand(added.numel(), generator=generator, dtype=torch.float64) * 2 - 1
-            new_w[added] = c_g * flat_g[added] + noise * radius
+            y = torch.where(mag > 0, l * v_bar / mag.clamp_min(1e-300) - 1.0 + bias, math.inf)
+            chosen = coins < _switch_probability(g, y)
+            fresh, fresh_grad = grow[chosen], grad_s[chosen]
+            new_m[fresh] = True
+    if fresh.numel():
+        radius = 2.0 * k * w_bar if r is None else r
+        noise = torch.rand(fresh.numel(), generator=generator, dtype=torch.float64).to(device)
+        new_w[fresh] = (c_g * fresh_grad + (2.0 * noise - 1.0) * radius).to(w.dtype)
     new_w = new_w.masked_fill(~new_m, 0.0)
-    return new_m.view(mask.shape).to(mask.device), new_w.view(w.shape).to(w.dtype).to(w.device)
+    return new_m.view(mask.shape), new_w.view(weight.shape)
 
 
 def _switch_probability(g: float, x: torch.Tensor) -> torch.Tensor:

@@ -302,9 +302,11 @@ class TargetedDropout(Rule):
             return False if self.pruned else self.prune(model)
         generator = self._generator(step)
         for site in stored_sites(model, "TargetedDropout"):
-            targets = self.targets(site)
-            coins = torch.rand(targets.shape, generator=generator).to(targets.device)
-            site.selection.dropout = targets & (coins < self.rho)
+            targets = torch.nonzero(self.targets(site).reshape(-1)).squeeze(1)
+            coins = torch.rand(targets.numel(), generator=generator).to(targets.device)
+            dropout = torch.zeros(site.numel, dtype=torch.bool, device=targets.device)
+            dropout[targets[coins < self.rho]] = True
+            site.selection.dropout = dropout.view(site.weight.shape)
         return False
 
     def on_train_start(self, trainer: Any) -> None:
