@@ -147,7 +147,20 @@ def main() -> None:
         f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, commit {commit}, "
         f"load average {os.getloadavg()[0]:.2f}, {args.epochs * STEPS_PER_EPOCH} steps per run"
     )
-    results = []
+    results: list[dict[str, Any]] = []
+    print("| threads | rule | run (s) | baseline (s) | direct | A/B |")
+    print("|---|---|---|---|---|---|", flush=True)
+
+    def report(row: dict[str, Any]) -> None:
+        results.append(row)
+        direct = "—" if row["direct"] is None else f"{100 * row['direct']:.2f}%"
+        ab = 100 * (row["run_s"] - row["baseline_s"]) / row["baseline_s"]
+        print(
+            f"| {row['threads']} | {row['rule']} | {row['run_s']:.2f} | {row['baseline_s']:.2f} | "
+            f"{direct} | {ab:+.1f}% |",
+            flush=True,
+        )
+
     for threads in (int(t) for t in args.threads.split(",")):
         torch.set_num_threads(threads)
         base = {}
@@ -158,7 +171,7 @@ def main() -> None:
             base[density] = min(
                 run(density, None, dataset, args.epochs)["total"] for _ in range(args.repeats)
             )
-        results.append(
+        report(
             {
                 "threads": threads,
                 "rule": "sites",
@@ -175,7 +188,7 @@ def main() -> None:
                 runs.append(run(density, factory(), dataset, args.epochs))
             best = min(runs, key=lambda r: r["total"])
             baseline = min([*bases, base[density]])
-            results.append(
+            report(
                 {
                     "threads": threads,
                     "rule": name,
@@ -185,15 +198,6 @@ def main() -> None:
                     "mask_changes": best["mask_changes"],
                 }
             )
-    print("| threads | rule | run (s) | baseline (s) | direct | A/B |")
-    print("|---|---|---|---|---|---|")
-    for r in results:
-        direct = "—" if r["direct"] is None else f"{100 * r['direct']:.2f}%"
-        ab = 100 * (r["run_s"] - r["baseline_s"]) / r["baseline_s"]
-        print(
-            f"| {r['threads']} | {r['rule']} | {r['run_s']:.2f} | {r['baseline_s']:.2f} | "
-            f"{direct} | {ab:+.1f}% |"
-        )
     if args.out:
         with open(args.out, "w", encoding="utf-8") as handle:
             json.dump(results, handle, indent=1)

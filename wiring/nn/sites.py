@@ -23,7 +23,8 @@ backward pass records :math:`\\partial L / \\partial (w \\odot m)` at *every* po
 \\partial (w \\odot m)` (the whole of it for DNW's straight-through rule). Autograd computes the
 full weight gradient of a linear, convolutional or recurrent layer anyway (one dense product of
 the layer input and the output gradient), so nothing is densified in the forward pass and the
-record costs no extra arithmetic.
+record costs no extra arithmetic — only the memory of one weight-sized tensor per site, held until
+the next backward pass replaces it.
 
 Invariant of stored-mask sites (rule ``"fixed"``): weights where the mask is off are exactly 0.
 :meth:`Site.set_mask` keeps it (it zeroes the weights and their gradients where the new mask is

@@ -364,3 +364,21 @@ def test_top_k_torch_path_follows_the_shared_tie_rule():
         assert numpy_rule(score, k).tolist() == want.tolist()
         assert _top_k_mask_torch(torch.from_numpy(score), k).tolist() == want.tolist()
         assert top_k_mask(torch.from_numpy(score), k).tolist() == want.tolist()
+
+
+@pytest.mark.parametrize("kind", ["distinct", "mostly-zero", "few-values", "all-equal"])
+def test_shared_top_k_rule_on_large_inputs_with_many_equal_values(kind):
+    from wiring._topk import top_k_mask as numpy_rule
+
+    rng = np.random.default_rng(1)
+    m = 20_000
+    score = {
+        "distinct": rng.random(m),
+        "mostly-zero": np.where(rng.random(m) < 0.9, 0.0, rng.random(m)),
+        "few-values": rng.integers(0, 5, m).astype(np.float64),
+        "all-equal": np.full(m, 0.5),
+    }[kind]
+    for k in (1, 500, 1_999, 2_000, 2_001, 10_000, 19_999):
+        want = np.zeros(m, bool)
+        want[np.argsort(-score, kind="stable")[:k]] = True
+        assert np.array_equal(numpy_rule(score, k), want), k
