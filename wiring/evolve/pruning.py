@@ -214,10 +214,13 @@ class L1Anneal(MagnitudePruning):
         self.l1 = check_number("l1", l1, low=0.0)
 
     def penalty(self, model: nn.Module) -> torch.Tensor:
-        """:math:`\\lambda \\sum |w \\odot m|` over the sites of ``model`` (a scalar tensor)."""
-        terms = [(site.weight * site.mask).abs().sum() for site in sites(model)]
-        if not terms:
-            raise ValueError("model: L1Anneal needs sites; call wiring.sparsify(model, 1.0) first")
+        """:math:`\\lambda \\sum |w \\odot m|` over the sites of ``model`` (a scalar tensor).
+
+        On stored-mask sites the weights off the mask are exactly 0, so this is
+        :math:`\\lambda \\sum |w|` (no mask product; its gradient :math:`\\lambda\\,
+        \\operatorname{sign}(w)` is 0 off the mask).
+        """
+        terms = [site.weight.abs().sum() for site in stored_sites(model, "L1Anneal")]
         return self.l1 * torch.stack(terms).sum()
 
     def extra_loss(self, trainer: Any) -> torch.Tensor:
