@@ -209,7 +209,10 @@ class AdaptiveSparsity(Rule):
     s : float
         Bias towards the target density (>= 0; ``inf`` only with ``g = inf``: constant count).
     beta : float
-        Fraction of active weights sampled per update, in (0, 1].
+        Fraction of active weights sampled per update, in (0, 1]. Small samples change few weights
+        per update, so the :math:`s` term steers the density smoothly: with :math:`\\beta = 1` and
+        :math:`s = 100` one update can overshoot the target and the next remove nearly every
+        weight.
     beta_inactive : float, optional
         Fraction of inactive weights sampled, in (0, 1]; default :math:`\\beta a / (1 - a)`.
     c_g : float
@@ -237,7 +240,7 @@ class AdaptiveSparsity(Rule):
         l: float = 1.0,  # noqa: E741 - the paper's name
         g: float = 10.0,
         s: float = 100.0,
-        beta: float = 1.0,
+        beta: float = 0.1,
         beta_inactive: float | None = None,
         c_g: float = 0.0,
         r: float | None = None,

@@ -318,3 +318,27 @@ def test_rules_refuse_models_they_cannot_evolve():
         RigL(every=1).step(fixed, 1)
     with pytest.raises(ValueError, match=r"^state:"):
         RigL().load_state_dict(SET().state_dict())
+
+
+def test_adaptive_defaults_keep_each_site_near_its_target_density():
+    torch.manual_seed(0)
+    model = wiring.sparsify(
+        nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 4)),
+        0.2,
+    )
+    rule = AdaptiveSparsity(every=5, total_steps=300)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    teacher = torch.randn(20, 4)
+    gen = torch.Generator().manual_seed(1)
+    changed = 0
+    for step in range(300):
+        x = torch.randn(64, 20, generator=gen)
+        opt.zero_grad()
+        F.cross_entropy(model(x), (x @ teacher).argmax(1)).backward()
+        if rule.step(model, step):
+            changed += 1
+            reset_optimizer_state(opt, model)
+        opt.step()
+        for site in wiring.sites(model):
+            assert 0.14 <= site.density <= 0.26, (step, site.name, site.density)
+    assert changed > 50  # the wiring really moved
