@@ -36,6 +36,7 @@ from wiring.nn.selection import (
     register_selection,
 )
 from wiring.nn.sites import Site, densify, reset_optimizer_state, sites, sparsify
+from wiring.options import ODE_METHOD, check
 
 __all__ = [
     "DYNAMICS",
@@ -102,7 +103,8 @@ def compile(
         ``(channels, spatial_dims) -> nn.Module``), ``norm`` ("batch", "instance", None; default
         batch, instance for continuous, none for scalar states), ``kernel_size`` (3), ``dtype``
         (torch.float32), ``sparse`` (None: chosen by density; True/False force the CSR or the
-        dense message passing, see :mod:`wiring.nn.edges`). Per dynamics: ``steps``, ``inject_input`` (discrete); ``t1``,
+        dense message passing, see :mod:`wiring.nn.edges`). Per dynamics: ``input_stride`` (static:
+        the stride of the input nodes' convolution); ``steps``, ``inject_input`` (discrete); ``t1``,
         ``method``, ``rtol``, ``atol``, ``adjoint``, ``solver_options`` (continuous).
 
     Returns
@@ -159,19 +161,13 @@ def _check_options(opts: dict[str, Any]) -> None:
         raise ValueError(f"sparse: expected None, True or False, found {opts['sparse']!r}")
     if "steps" in opts:
         positive_int("steps")
+    if "input_stride" in opts:
+        positive_int("input_stride")
     for name in ("t1", "rtol", "atol"):
         if name in opts:
             positive_float(name)
     if "method" in opts:
-        import importlib
-
-        # torchdiffeq keeps its solver table in a private module (the package re-exports a
-        # function of the same name), so import the module explicitly.
-        methods = sorted(importlib.import_module("torchdiffeq._impl.odeint").SOLVERS)
-        if opts["method"] not in methods:
-            raise ValueError(
-                f"method: expected one of torchdiffeq's solvers {methods}, found {opts['method']!r}"
-            )
+        check("method", opts["method"], str, ODE_METHOD)  # torchdiffeq's solver table, read now
     if "solver_options" in opts and opts["solver_options"] is not None:
         if not isinstance(opts["solver_options"], Mapping):
             raise ValueError(

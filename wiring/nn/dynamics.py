@@ -218,9 +218,18 @@ class Static(GraphModule):
     :math:`I_{V_b} = W_b Z_{V_{<b}}` (one matrix product, :math:`W_b[v, u] = w_{uv}` masked to
     real edges), then :math:`Z_{V_b} = f(I_{V_b})` with one grouped convolution. Block 0 is exactly
     the input nodes; its input :math:`I` is the module input.
+
+    Options
+    -------
+    input_stride : int
+        Stride of the input nodes' convolution (default 1). With 2, block 0's op halves the spatial
+        size (rounding up) and every later block runs at the reduced size: DNW sec. 2.4, "when the
+        spatial resolution decreases in MobileNetV1 we change the convolutional stride of the input
+        nodes to 2". Needs a node op with a convolution and no output node in block 0.
     """
 
-    options: ClassVar[dict[str, Any]] = {}
+    options: ClassVar[dict[str, Any]] = {"input_stride": 1}
+    input_stride: int
 
     def __init__(self, graph: NeuralGraph, **kw: Any) -> None:
         super().__init__(graph, **kw)
@@ -273,6 +282,38 @@ class Static(GraphModule):
             self._op_flags.append((op is not None, all_nodes))
             if positions is not None and not all_nodes:
                 self.register_buffer(f"_op_pos_{b}", positions, persistent=False)
+        if self.input_stride != 1:
+            self.ops[0] = self._strided_input_op(int(sizes[0]))
+
+    def _strided_input_op(self, channels: int) -> nn.Module:
+        """Block 0's op built with ``stride=input_stride`` (the ``input_stride`` option)."""
+        import inspect
+
+        if self.spatial_dims == 0:
+            raise ValueError(
+                f"input_stride: scalar node states (spatial_dims=0) have no stride, found "
+                f"input_stride={self.input_stride}"
+            )
+        if not all(self._op_flags[0]):
+            raise ValueError(
+                f"input_stride: every input node needs an op to take the stride, found output "
+                f"nodes in block 0 (input_stride={self.input_stride})"
+            )
+        try:
+            params = inspect.signature(self._op_factory).parameters.values()
+        except (TypeError, ValueError):  # a callable without a readable signature
+            params = []
+        if not any(p.name == "stride" or p.kind is p.VAR_KEYWORD for p in params):
+            f = self._op_factory
+            name = getattr(f, "__qualname__", None) or getattr(
+                getattr(f, "func", f), "__qualname__", ""
+            )
+            raise ValueError(
+                f"input_stride: expected a node op whose factory takes stride= (e.g. "
+                f"node_op='norm-relu-conv'), found the factory {name or type(f).__name__!r} "
+                f"(input_stride={self.input_stride})"
+            )
+        return self._op_factory(channels, self.spatial_dims, stride=self.input_stride)
 
     def _op(self, b: int, i: torch.Tensor) -> torch.Tensor:
         has_op, all_nodes = self._op_flags[b]
@@ -282,8 +323,9 @@ class Static(GraphModule):
         return self._apply_op(self.ops[b], pos, all_nodes, i)
 
     def run(self, x: torch.Tensor, w: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-        batch, spatial = x.shape[0], tuple(x.shape[2:])
+        batch = x.shape[0]
         z0 = self._op(0, x.index_select(1, self._in_perm))
+        spatial = tuple(z0.shape[2:])  # after block 0, whose op may be strided (input_stride)
         states = [_to_nodes(z0)]  # node-major (n_b, B*P), one per block
         for b, edges in enumerate(self.edges, start=1):
             prev = states[0] if b == 1 else torch.cat(states, dim=0)

@@ -34,11 +34,20 @@ class NormReluConv(nn.Module):
     norm : {"batch", "instance", None}
         Batch norm (running statistics), instance norm (affine, no running statistics) or none.
     kernel_size : int
-        Depthwise kernel size (3 as in the paper); padding keeps the spatial size.
+        Depthwise kernel size (3 as in the paper); padding ``kernel_size // 2``.
+    stride : int
+        Stride of the depthwise convolution (1 keeps the spatial size; 2 halves it, rounding up,
+        as MobileNetV1 does where the resolution drops).
     """
 
     def __init__(
-        self, channels: int, spatial_dims: int, *, norm: str | None = "batch", kernel_size: int = 3
+        self,
+        channels: int,
+        spatial_dims: int,
+        *,
+        norm: str | None = "batch",
+        kernel_size: int = 3,
+        stride: int = 1,
     ) -> None:
         super().__init__()
         if norm == "batch":
@@ -58,6 +67,10 @@ class NormReluConv(nn.Module):
         else:
             raise ValueError(f"norm: expected one of {list(NORMS)}, found {norm!r}")
         if spatial_dims == 0:
+            if stride != 1:
+                raise ValueError(
+                    f"stride: scalar node states (spatial_dims=0) have no stride, found {stride}"
+                )
             self.conv: nn.Module = nn.Identity()
         else:
             conv = nn.Conv1d if spatial_dims == 1 else nn.Conv2d
@@ -65,6 +78,7 @@ class NormReluConv(nn.Module):
                 channels,
                 channels,
                 kernel_size,
+                stride=stride,
                 padding=kernel_size // 2,
                 groups=channels,
                 bias=False,

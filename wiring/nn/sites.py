@@ -45,6 +45,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from wiring.nn.count import register_weight_mask
 from wiring.nn.dynamics import GraphModule
 from wiring.nn.selection import Selection, make_selection
 
@@ -206,6 +207,17 @@ def sites(model: nn.Module) -> list[Site]:
 
 def _join(path: str, attr: str) -> str:
     return f"{path}.{attr}" if path else attr
+
+
+@register_weight_mask
+def _site_mask(module: nn.Module, name: str) -> torch.Tensor | None:
+    """The real-weight mask of a wrapped layer's weight, for :func:`wiring.count` and
+    :func:`wiring.export` (``export`` bakes it like any parametrization: ``w * mask``)."""
+    chain = getattr(getattr(module, "parametrizations", None), name, None)
+    if chain is None or not len(chain) or not isinstance(chain[0], Selection):
+        return None
+    with torch.no_grad():
+        return chain[0].mask(chain.original.detach())
 
 
 # ------------------------------------------------------------------------------ allocations

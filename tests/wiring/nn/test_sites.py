@@ -382,3 +382,24 @@ def test_shared_top_k_rule_on_large_inputs_with_many_equal_values(kind):
         want = np.zeros(m, bool)
         want[np.argsort(-score, kind="stable")[:k]] = True
         assert np.array_equal(numpy_rule(score, k), want), k
+
+
+def test_count_and_export_see_the_masks_of_sites():
+    torch.manual_seed(8)
+    model = wiring.sparsify(
+        nn.Sequential(nn.Conv1d(2, 6, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 8, 4)),
+        0.25,
+    )
+    real = sum(s.num_real for s in wiring.sites(model))
+    biases = 6 + 4
+    counted = wiring.count(model, (2, 8))
+    assert counted["params"] == real + biases
+    assert counted["params_dense"] == 36 + 192 + biases
+    # multiply-adds: every real conv weight at each of the 8 positions, every real linear weight once
+    conv, lin = wiring.sites(model)
+    assert counted["macs"] == conv.num_real * 8 + lin.num_real
+    model.eval()
+    x = torch.randn(3, 2, 8)
+    exported = wiring.export(model)
+    torch.testing.assert_close(exported(x), model(x))
+    assert wiring.sites(model)  # the model itself keeps its sites
