@@ -342,3 +342,54 @@ def test_adaptive_defaults_keep_each_site_near_its_target_density():
         for site in wiring.sites(model):
             assert 0.14 <= site.density <= 0.26, (step, site.name, site.density)
     assert changed > 50  # the wiring really moved
+
+
+def test_a_registered_user_rule_is_built_by_name_and_trains_as_a_callback():
+    from wiring.data import Dataset
+    from wiring.evolve import RULES, Rule, register_rule
+    from wiring.train import TrainConfig, train
+
+    @register_rule("test-drop-one")
+    class DropOne(Rule):
+        """Every `every` steps, switch off the active weight of smallest |w| in each site."""
+
+        def __init__(self, every: int = 2, *, seed: int = 0, total_steps: int | None = None):
+            super().__init__(seed=seed, total_steps=total_steps)
+            self.every = every
+
+        def step(self, model, step):
+            if step == 0 or step % self.every:
+                return False
+            for site in wiring.sites(model):
+                mask = site.mask
+                scores = torch.where(mask, site.weight.detach().abs(), math.inf).reshape(-1)
+                mask.view(-1)[int(torch.argmin(scores))] = False
+                site.set_mask(mask)
+            self.updates += 1
+            return True
+
+    try:
+        rule = make_rule("test-drop-one", every=3)
+        assert isinstance(rule, DropOne) and rule.name == "test-drop-one"
+        model = wiring.sparsify(nn.Sequential(nn.Flatten(), nn.Linear(6, 5)), 0.8)
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(64, 1, 6, generator=g)
+        data = Dataset("toy", x, (x.sum(dim=(1, 2)) > 0).long(), x[:8], torch.zeros(8).long(), 2)
+        train(model, data, TrainConfig(epochs=1, batch_size=8, progress=False), callbacks=[rule])
+        assert rule.updates == 2  # steps 3 and 6 of 8
+        assert wiring.sites(model)[0].num_real == 24 - 2
+    finally:
+        del RULES["test-drop-one"]
+
+
+def test_a_registered_distribution_is_used_by_sparsify():
+    from wiring.nn.sites import DISTRIBUTIONS
+
+    DISTRIBUTIONS["test-first-half"] = lambda shapes, density: [
+        math.prod(s) // 2 if i == 0 else 1 for i, s in enumerate(shapes)
+    ]
+    try:
+        model = wiring.sparsify(_Net(), 0.5, distribution="test-first-half")
+        assert [s.num_real for s in wiring.sites(model)] == [36, 1, 1, 1]
+    finally:
+        del DISTRIBUTIONS["test-first-half"]
