@@ -19,6 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from wiring._io import _atomic_open
+from wiring._topk import top_k_mask
 
 if TYPE_CHECKING:  # pragma: no cover
     import networkx as nx
@@ -420,7 +421,8 @@ class NeuralGraph:
         Notes
         -----
         Ties in :math:`|w|` are broken by candidate index (the lower index wins), so exactly ``k``
-        edges are real even when weights tie.
+        edges are real even when weights tie. This is the package's one top-k rule
+        (:func:`wiring._topk.top_k_mask`), also used by the ``"dnw"`` selection of compiled modules.
 
         Examples
         --------
@@ -446,21 +448,20 @@ class NeuralGraph:
             mask = np.zeros(m, dtype=bool)
             for b, kb in given.items():
                 idx = np.flatnonzero(dst_block == b)
-                mask[idx[self._top_k_indices(np.abs(self._weight[idx]), kb, f"k[{b}]")]] = True
+                mask[idx] = self._top_k(np.abs(self._weight[idx]), kb, f"k[{b}]")
             return self.with_real(mask)
-        mask = np.zeros(m, dtype=bool)
-        mask[self._top_k_indices(np.abs(self._weight), k, "k")] = True
-        return self.with_real(mask)
+        return self.with_real(self._top_k(np.abs(self._weight), k, "k"))
 
     @staticmethod
-    def _top_k_indices(score: np.ndarray, k: Any, name: str) -> np.ndarray:
+    def _top_k(score: np.ndarray, k: Any, name: str) -> np.ndarray:
         m = score.shape[0]
         if isinstance(k, bool) or not isinstance(k, int | np.integer):
             raise ValueError(f"{name}: expected an int in [0, {m}], found {_describe(k)}")
         if not 0 <= k <= m:
             raise ValueError(f"{name}: expected an int in [0, {m}] (the candidates), found {k}")
-        # A stable sort of -score keeps the lower candidate index first among ties.
-        return np.argsort(-score, kind="stable")[: int(k)]
+        # The package's one top-k rule (lower candidate index wins among ties), shared with the
+        # torch selection rules.
+        return top_k_mask(score, int(k))
 
     # ------------------------------------------------------------------ views
     def adjacency(self, real_only: bool = True) -> sp.csr_array:

@@ -27,7 +27,15 @@ from wiring.nn.dynamics import (
     register_dynamics,
 )
 from wiring.nn.ops import NODE_OPS, NormReluConv
-from wiring.nn.selection import SELECTIONS, FixedMask, Selection, TopK, TopKNoUpdate
+from wiring.nn.selection import (
+    SELECTIONS,
+    FixedMask,
+    Selection,
+    TopK,
+    TopKNoUpdate,
+    register_selection,
+)
+from wiring.nn.sites import Site, densify, reset_optimizer_state, sites, sparsify
 from wiring.options import ODE_METHOD, check
 
 __all__ = [
@@ -40,11 +48,17 @@ __all__ = [
     "GraphModule",
     "NormReluConv",
     "Selection",
+    "Site",
     "Static",
     "TopK",
     "TopKNoUpdate",
     "compile",
+    "densify",
     "register_dynamics",
+    "register_selection",
+    "reset_optimizer_state",
+    "sites",
+    "sparsify",
 ]
 
 _COMMON = {
@@ -61,7 +75,7 @@ def compile(
     *,
     dynamics: str = "static",
     spatial_dims: int = 2,
-    selection: str = "dnw",
+    selection: str | Selection = "dnw",
     k: int | Mapping[int, int] | None = None,
     **options: Any,
 ) -> GraphModule:
@@ -77,8 +91,10 @@ def compile(
         Each node's state: 0 a scalar, 1 a 1-D signal, 2 a 2-D map. The input is
         (B, len(inputs)), (B, len(inputs), L) or (B, len(inputs), H, W); the output has
         len(outputs) channels and the same spatial size.
-    selection : {"dnw", "dnw-no-update", "fixed"}
-        Edge-selection rule (see :mod:`wiring.nn.selection`).
+    selection : str or Selection
+        Edge-selection rule: a name registered in :data:`SELECTIONS` (``"dnw"``,
+        ``"dnw-no-update"``, ``"fixed"``, or one added with :func:`register_selection`) or a
+        :class:`Selection` instance, used as given (see :mod:`wiring.nn.selection`).
     k : int or mapping of block id to int, optional
         Number of real edges for ``"dnw"`` rules (default: ``graph.num_edges``); a mapping gives a
         budget per destination block.
@@ -107,8 +123,6 @@ def compile(
         raise TypeError(f"graph: expected a NeuralGraph, found {type(graph).__name__}")
     if dynamics not in DYNAMICS:
         raise ValueError(f"dynamics: expected one of {sorted(DYNAMICS)}, found {dynamics!r}")
-    if selection not in SELECTIONS:
-        raise ValueError(f"selection: expected one of {sorted(SELECTIONS)}, found {selection!r}")
     if isinstance(spatial_dims, bool) or spatial_dims not in (0, 1, 2):
         raise ValueError(f"spatial_dims: expected 0, 1 or 2, found {spatial_dims!r}")
     cls = DYNAMICS[dynamics]

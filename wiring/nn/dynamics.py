@@ -67,9 +67,13 @@ class GraphModule(nn.Module):
     Attributes
     ----------
     weight : nn.Parameter, shape (m,)
-        Candidate edge weights :math:`w`, in the graph's candidate order.
+        Candidate edge weights :math:`w`, in the graph's candidate order (with a stored-mask
+        selection such as ``"fixed"``, 0 on hallucinated candidates). ``weight`` with
+        ``selection`` is a *site* (:func:`wiring.sites` lists it): after a backward pass,
+        ``selection.effective_grad`` holds the gradient of the loss with respect to the effective
+        weights at every candidate, real or not.
     selection : Selection
-        The edge-selection rule.
+        The edge-selection rule (its mask is the real-edge mask).
     """
 
     dynamics: ClassVar[str] = ""
@@ -81,7 +85,7 @@ class GraphModule(nn.Module):
         graph: NeuralGraph,
         *,
         spatial_dims: int,
-        selection: str,
+        selection: str | Selection,
         k: int | Mapping[int, int] | None,
         node_op: Any,
         norm: Any,
@@ -103,8 +107,15 @@ class GraphModule(nn.Module):
         self.num_outputs = int(graph.outputs.size)
         self.weight = nn.Parameter(torch.tensor(graph.weight, dtype=dtype))
         self.selection: Selection = make_selection(
-            selection, k=k, real=graph.real, edge_block=graph.blocks[graph.dst]
+            selection,
+            weight=self.weight,
+            k=k,
+            real=torch.as_tensor(graph.real.copy()),
+            groups=torch.as_tensor(graph.blocks[graph.dst]),
         )
+        if self.selection.stored:  # a stored-mask site keeps its inactive weights at exactly 0
+            with torch.no_grad():
+                self.weight.masked_fill_(~self.selection.mask(self.weight), 0)
         if norm == "default":
             norm = self.default_norm if spatial_dims > 0 else None
         self._op_factory = make_node_op_factory(node_op, norm=norm, kernel_size=kernel_size)
@@ -159,7 +170,8 @@ class GraphModule(nn.Module):
         """Map input-node states (B, len(inputs), *S) to output-node states (B, len(outputs), *S)."""
         self._check_input(x)
         # Once per forward pass, shared by every time step / ODE evaluation.
-        real = self.real_mask()
+        with torch.no_grad():
+            real = self.selection.forward_mask(self.weight.detach())
         w = self.selection.apply(self.weight, real)
         return self.run(x, w, real)
 
@@ -175,7 +187,8 @@ class GraphModule(nn.Module):
     @property
     def k(self) -> int:
         """Number of real edges in every forward pass."""
-        return self.selection.k
+        k = getattr(self.selection, "k", None)
+        return int(k) if isinstance(k, int) else int(self.real_mask().sum())
 
     def graph(self) -> NeuralGraph:
         """The current wiring: candidate weights as they are now and the next forward's real mask."""

@@ -24,6 +24,7 @@ from torch import nn
 
 from wiring.data import Dataset
 from wiring.graph import HasGraph
+from wiring.nn.sites import reset_optimizer_state
 from wiring.options import TrainConfig
 from wiring.train.checkpoint import (
     build_checkpoint,
@@ -99,7 +100,8 @@ class Trainer:
         The files of the run (``None`` without ``run_dir``).
     masks_changed_at_step : list of int
         The optimizer steps (0-based) at which an ``on_after_backward`` or ``on_step_end`` hook
-        returned ``True`` (a mask changed), in this process (not kept across a resume).
+        returned ``True`` (a mask changed), in this process (not kept across a resume). Each such
+        report also zeroes the optimizer state of the weights whose mask is off.
     """
 
     def __init__(
@@ -260,7 +262,13 @@ class Trainer:
         return float(self.optimizer.param_groups[0]["lr"])
 
     def _masks_changed(self, step: int) -> None:
-        """A hook reported a mask change at optimizer step ``step``: record it (once per step)."""
+        """A hook reported a mask change at optimizer step ``step``: record it (once per step).
+
+        The optimizer's state (momentum, Adam moments) of every weight whose mask is now off is
+        zeroed (:func:`wiring.nn.sites.reset_optimizer_state`), so no later step moves a dropped
+        weight.
+        """
+        reset_optimizer_state(self.optimizer, self.model)
         if not self.masks_changed_at_step or self.masks_changed_at_step[-1] != step:
             self.masks_changed_at_step.append(step)
 
