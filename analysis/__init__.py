@@ -8,16 +8,9 @@ networkx only (matplotlib is imported inside the plotting functions). See ``docs
 from __future__ import annotations
 
 from .callbacks import GraphMetricsCallback
+from .heat import heat_kernel, heat_signature, laplacian, signature_distance
 from .report import analyze
-from .spectral import (
-    algebraic_connectivity,
-    heat_kernel,
-    heat_signature,
-    laplacian,
-    saturation_time,
-    scree,
-    signature_distance,
-)
+from .spectra import algebraic_connectivity, saturation_time, scree
 from .structure import (
     average_clustering,
     average_shortest_path_length,

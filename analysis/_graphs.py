@@ -1,14 +1,17 @@
 """Input adapter: every analysis function accepts the same kinds of graph.
 
-A graph may be a :class:`wiring.graph.NeuralGraph` (or anything with its interface), a scipy sparse
-matrix/array or a dense 2-D numpy array (``A[u, v]`` is the weight of the edge ``u -> v``), or a
-networkx ``Graph``/``DiGraph`` (edge attribute ``weight``, default 1; nodes taken in sorted order).
-All of them are turned once into a :class:`GraphData`: a CSR adjacency plus the metadata the
-measures need (input nodes, blocks, whether the graph is undirected).
+A graph may be a :class:`wiring.graph.NeuralGraph`, a scipy sparse matrix/array or a dense 2-D
+numpy array (``A[u, v]`` is the weight of the edge ``u -> v``), or a networkx ``Graph``/``DiGraph``.
+A networkx graph goes through :meth:`NeuralGraph.from_networkx`, which alone defines how one is read
+(node order, the ``weight`` default, multigraphs, roles); a ``NeuralGraph`` gives its adjacency
+through :meth:`NeuralGraph.adjacency`. All of them are turned once into a :class:`GraphData`: a CSR
+adjacency plus the metadata the measures need (input nodes, blocks, whether the graph is
+undirected).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +19,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
+
+from wiring.graph import NeuralGraph, networkx_node_order
 
 __all__ = ["GraphData", "GraphLike", "as_graph"]
 
@@ -39,6 +44,9 @@ class GraphData:
         True for undirected inputs (networkx ``Graph``): ``adjacency`` is then symmetric.
     nodes : tuple or None
         Node labels in index order for networkx inputs, ``None`` meaning ``0..n-1``.
+    graph : NeuralGraph or None
+        The graph itself when the input was (or was converted to) a ``NeuralGraph``; see
+        :meth:`neural_graph`.
     """
 
     adjacency: sp.csr_array
@@ -46,6 +54,7 @@ class GraphData:
     blocks: np.ndarray | None = None
     undirected: bool = False
     nodes: tuple[Hashable, ...] | None = None
+    graph: NeuralGraph | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -56,28 +65,57 @@ class GraphData:
     def node_labels(self) -> tuple[Hashable, ...]:
         return self.nodes if self.nodes is not None else tuple(range(self.num_nodes))
 
+    def neural_graph(self) -> NeuralGraph:
+        """This graph as a :class:`NeuralGraph` (built once from the adjacency for matrices).
+
+        Structure that only the graph defines (candidates, effective edges, acyclicity, longest
+        path) is read from it, so that each has one definition.
+        """
+        if self.graph is not None:
+            return self.graph
+        if "neural-graph" not in self._cache:
+            a = self.adjacency.tocoo()
+            self._cache["neural-graph"] = NeuralGraph(
+                a.row, a.col, a.data, num_nodes=self.num_nodes
+            )
+        return self._cache["neural-graph"]
+
     # ---- derived views, computed once per GraphData -------------------------------------------
 
     def sym(self, weighted: bool = True) -> sp.csr_array:
         """The undirected view ``W = max(|A|, |A^T|)`` without self-loops, shape (n, n).
 
-        With ``weighted=False`` every edge counts 1. Explicit zero weights stay stored (they are edges).
+        With ``weighted=False`` every edge counts 1. Explicit zero weights stay stored (they are
+        edges). Both views share one sparsity structure (int32 indices below 2**31 nodes), sorted.
         """
         key = f"sym-{weighted}"
         if key not in self._cache:
-            a = self.adjacency.tocoo()
-            keep = a.row != a.col  # self-loops cancel in L = D - W; drop them everywhere
-            n = self.num_nodes
-            val = np.abs(a.data[keep]) if weighted else np.ones(int(keep.sum()))
-            b = sp.csr_array((val, (a.row[keep], a.col[keep])), shape=(n, n))
-            if weighted:
-                w = b.maximum(b.T).tocsr()
-            else:
-                w = (b + b.T).tocsr()
-                w.data[:] = 1.0
-            w.sort_indices()
+            w = self._undirected_structure()
+            if not weighted:
+                w = sp.csr_array((np.ones(w.nnz), w.indices, w.indptr), shape=w.shape)
             self._cache[key] = w
         return self._cache[key]
+
+    def _undirected_structure(self) -> sp.csr_array:
+        """``max(|A|, |A^T|)`` off the diagonal, canonical CSR, in O(nnz) passes (scipy)."""
+        key = "sym-True"
+        if key in self._cache:
+            return self._cache[key]
+        a = self.adjacency
+        n = self.num_nodes
+        idx_t = np.int32 if n < 2**31 else np.int64
+        row = np.repeat(np.arange(n, dtype=idx_t), np.diff(a.indptr))
+        col = a.indices.astype(idx_t, copy=False)
+        keep = row != col  # self-loops cancel in L = D - W; drop them everywhere
+        # |w| + 1 > 0 keeps explicit zero weights through scipy's elementwise maximum (which
+        # drops zero results); the 1 comes off afterwards. No duplicates: A has none.
+        b = sp.csr_array((np.abs(a.data[keep]) + 1.0, (row[keep], col[keep])), shape=(n, n))
+        both = b.maximum(b.T.tocsr()).tocsr()
+        both.data -= 1.0
+        both.indices = both.indices.astype(idx_t, copy=False)
+        both.sort_indices()
+        self._cache[key] = both
+        return both
 
     def components(self, weighted: bool = False) -> tuple[int, np.ndarray]:
         """Connected components of the undirected view: their number and each node's label.
@@ -87,11 +125,17 @@ class GraphData:
         """
         key = f"components-{weighted}"
         if key not in self._cache:
-            w = self.sym(weighted)
-            if weighted:
+            w = self._undirected_structure()
+            if weighted and np.any(w.data == 0):
                 w = sp.csr_array((w.data > 0, w.indices, w.indptr), shape=w.shape)
                 w.eliminate_zeros()
-            ncomp, labels = connected_components(w, directed=False)
+            elif weighted:  # no zero weights: the same components as the unweighted view
+                self._cache[key] = self.components(weighted=False)
+                return self._cache[key]
+            # W is symmetric, so its strongly connected components are its connected components;
+            # scipy's strong-component search (Pearce) needs no transposed copy, unlike its
+            # undirected one, and is about twice as fast.
+            ncomp, labels = connected_components(w, directed=True, connection="strong")
             self._cache[key] = (int(ncomp), labels.astype(np.int64))
         return self._cache[key]
 
@@ -134,56 +178,35 @@ def _from_matrix(m: Any, name: str) -> sp.csr_array:
 
 
 def _from_networkx(g: Any, name: str) -> GraphData:
+    # One conversion: NeuralGraph.from_networkx (node order, weight default, multigraphs, the
+    # `real` edge attribute and roles are defined there); the labels come in that same order.
+    if g.number_of_nodes() == 0:
+        raise ValueError(f"{name}: expected a graph with at least one node, found 0 nodes")
     try:
-        nodes = sorted(g.nodes)
-    except TypeError:  # labels that cannot be compared: keep networkx's insertion order
-        nodes = list(g.nodes)
-    if len(nodes) == 0:
-        raise ValueError(f"{name}: expected a graph with at least one node, found 0 nodes")
-    index = {u: i for i, u in enumerate(nodes)}
-    rows, cols, vals = [], [], []
-    for u, v, w in g.edges(data="weight", default=1.0):
-        rows.append(index[u])
-        cols.append(index[v])
-        vals.append(float(w))
-    n = len(nodes)
-    undirected = not g.is_directed()
-    r = np.asarray(rows, dtype=np.int64)
-    c = np.asarray(cols, dtype=np.int64)
-    v = np.asarray(vals, dtype=np.float64)
-    if undirected:
-        off = r != c
-        r, c, v = (
-            np.concatenate([r, c[off]]),
-            np.concatenate([c, r[off]]),
-            np.concatenate([v, v[off]]),
-        )
-    a = sp.csr_array((v, (r, c)), shape=(n, n))  # multigraph parallel edges are summed
-    a.sum_duplicates()
-    if not np.all(np.isfinite(a.data)):
-        raise ValueError(f"{name}: edge weights must be finite, found NaN or inf")
-    return GraphData(a, undirected=undirected, nodes=tuple(nodes))
+        ng = NeuralGraph.from_networkx(g)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+    data = _from_neural_graph(ng, name)
+    return GraphData(
+        data.adjacency,
+        inputs=data.inputs,
+        blocks=data.blocks,
+        undirected=not g.is_directed(),
+        nodes=tuple(networkx_node_order(g)),
+        graph=ng,
+    )
 
 
-def _from_neural_graph(g: Any, name: str) -> GraphData:
-    n = int(g.num_nodes)
-    if all(hasattr(g, k) for k in ("src", "dst", "weight", "real")):
-        # Build from the candidate arrays so that a real edge of weight 0 stays an edge.
-        real = np.asarray(g.real, dtype=bool)
-        src = np.asarray(g.src, dtype=np.int64)[real]
-        dst = np.asarray(g.dst, dtype=np.int64)[real]
-        w = np.asarray(g.weight, dtype=np.float64)[real]
-        a = sp.csr_array((w, (src, dst)), shape=(n, n))
-    else:
-        a = sp.csr_array(g.adjacency(real_only=True), dtype=np.float64)
-    a.sum_duplicates()
-    a.sort_indices()
-    inputs = np.asarray(getattr(g, "inputs", np.empty(0)), dtype=np.int64)
-    blocks = getattr(g, "blocks", None)
-    blocks = None if blocks is None else np.asarray(blocks, dtype=np.int64)
-    if n == 0:
+def _from_neural_graph(g: NeuralGraph, name: str) -> GraphData:
+    if g.num_nodes == 0:
         raise ValueError(f"{name}: expected a graph with at least one node, found 0 nodes")
-    return GraphData(a, inputs=inputs, blocks=blocks)
+    # NeuralGraph.adjacency() keeps a real edge of weight 0 as a stored entry (an edge).
+    return GraphData(g.adjacency(real_only=True), inputs=g.inputs, blocks=g.blocks, graph=g)
+
+
+def _is_networkx(graph: Any) -> bool:
+    nx = sys.modules.get("networkx")  # a networkx graph exists only if networkx was imported
+    return nx is not None and isinstance(graph, nx.Graph)
 
 
 def as_graph(graph: GraphLike, name: str = "graph") -> GraphData:
@@ -214,9 +237,9 @@ def as_graph(graph: GraphLike, name: str = "graph") -> GraphData:
             f"{name}: expected a graph object, found a path {graph!r}; "
             "load it first with NeuralGraph.load(path)"
         )
-    if hasattr(graph, "num_nodes") and (hasattr(graph, "adjacency") or hasattr(graph, "src")):
+    if isinstance(graph, NeuralGraph):
         return _from_neural_graph(graph, name)
-    if hasattr(graph, "is_directed") and hasattr(graph, "edges") and hasattr(graph, "nodes"):
+    if _is_networkx(graph):
         return _from_networkx(graph, name)
     if sp.issparse(graph) or isinstance(graph, (np.ndarray, Sequence)):
         return GraphData(_from_matrix(graph, name))

@@ -13,12 +13,13 @@ import io
 import json
 import math
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from wiring._io import atomic_write_bytes, atomic_write_text
 
 from ._graphs import GraphData, GraphLike, as_graph
 from .spectral import heat_signature, saturation_time, scree, signature_distance
@@ -42,25 +43,6 @@ _ADJ_MAX_PIXELS = 800  # the adjacency image is binned to at most this many pixe
 
 
 # ---- files --------------------------------------------------------------------------------------
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp creates 0600; reports are meant to be read by others
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def _jsonable(x: Any) -> Any:
@@ -136,52 +118,72 @@ def _block_order(g: GraphData) -> tuple[np.ndarray, np.ndarray]:
     """Node permutation sorting nodes by block (stable) and the block boundaries in that order."""
     n = g.num_nodes
     if g.blocks is None:
-        return np.arange(n), np.zeros(0)
+        return np.arange(n), np.zeros(0, dtype=np.int64)
     order = np.argsort(g.blocks, kind="stable")
     b = g.blocks[order]
     return order, np.flatnonzero(b[1:] != b[:-1]) + 1
 
 
-def plot_adjacency(graph: GraphLike, *, title: str = "adjacency") -> bytes:
-    """|A| with nodes ordered by block (rows: source u, columns: target v), as PNG bytes.
+def _binary_image(g: GraphData, size: int) -> np.ndarray:
+    """Share of node pairs (u, v) of each pixel that hold a real edge u -> v, block-ordered.
 
-    Graphs with more than 800 nodes are binned: each pixel sums |w| over its cell.
+    Shape (size, size), values in [0, 1]: 1 where a pixel covers one pair that is an edge (no
+    binning), the density of edges in its cell when the graph has more nodes than pixels.
     """
-    plt = _pyplot()
-    from matplotlib.colors import LogNorm, Normalize
-
-    g = as_graph(graph)
     n = g.num_nodes
-    order, bounds = _block_order(g)
+    order, _ = _block_order(g)
     pos = np.empty(n, dtype=np.int64)
     pos[order] = np.arange(n)
     a = g.adjacency.tocoo()
-    r, c, v = pos[a.row], pos[a.col], np.abs(a.data)
-    size = min(n, _ADJ_MAX_PIXELS)
-    scale = size / n
-    img = np.zeros((size, size))
-    np.add.at(img, ((r * scale).astype(np.int64), (c * scale).astype(np.int64)), v)
-    fig, ax = plt.subplots(figsize=(6.2, 5.4))
-    masked = np.ma.masked_less_equal(img, 0)
-    vmax = float(img.max()) if img.max() > 0 else 1.0
-    vmin = max(float(masked.min()) if masked.count() else vmax, vmax * 1e-4)
-    norm = LogNorm(vmin=vmin, vmax=vmax) if vmax > 100 * vmin else Normalize(vmin=0, vmax=vmax)
-    im = ax.imshow(
-        masked,
-        cmap="viridis",
-        norm=norm,
-        interpolation="nearest",
-        extent=(0, n, n, 0),
-    )
-    ax.set_facecolor("white")
-    for bnd in bounds:
-        ax.axhline(bnd, color="0.6", lw=0.5)
-        ax.axvline(bnd, color="0.6", lw=0.5)
-    ax.set_xlabel("target node v (ordered by block)")
-    ax.set_ylabel("source node u (ordered by block)")
-    binned = f"\n{n} nodes binned to {size} x {size} pixels" if size < n else ""
-    ax.set_title(f"{title}: |A[u, v]|, {g.adjacency.nnz} edges{binned}", fontsize=11)
-    fig.colorbar(im, ax=ax, label="|weight| (sum per pixel)" if binned else "|weight|")
+    edges = np.zeros((size, size))
+    np.add.at(edges, ((pos[a.row] * size) // n, (pos[a.col] * size) // n), 1.0)
+    per_bin = np.bincount((np.arange(n) * size) // n, minlength=size).astype(np.float64)
+    return edges / np.outer(per_bin, per_bin)
+
+
+def plot_adjacency(
+    graph: GraphLike,
+    reference: GraphLike | None = None,
+    *,
+    titles: tuple[str, str] = ("target", "reference"),
+) -> bytes:
+    """Binary adjacency (real edge u -> v or not), nodes ordered by block, as PNG bytes.
+
+    With ``reference``, the two graphs side by side on the same colour scale (as N2NSkip fig. 3).
+    Rows are sources ``u``, columns targets ``v``; grey lines are block boundaries. A graph with
+    more than 800 nodes is binned: each pixel shows the share of its node pairs that are edges.
+    """
+    plt = _pyplot()
+    graphs = [as_graph(graph)]
+    if reference is not None:
+        graphs.append(as_graph(reference, "reference"))
+    size = min(_ADJ_MAX_PIXELS, max(x.num_nodes for x in graphs))
+    images = [_binary_image(x, min(size, x.num_nodes)) for x in graphs]
+    binned = any(x.num_nodes > im.shape[0] for x, im in zip(graphs, images, strict=True))
+    vmax = max(float(im.max()) for im in images) if binned else 1.0
+    vmax = vmax if vmax > 0 else 1.0
+    fig, axes = plt.subplots(1, len(graphs), figsize=(5.6 * len(graphs), 5.2), squeeze=False)
+    im_artist = None
+    for ax, x, img, title in zip(axes[0], graphs, images, titles, strict=False):
+        n = x.num_nodes
+        im_artist = ax.imshow(
+            img,
+            cmap="Greys",
+            vmin=0.0,
+            vmax=vmax,
+            interpolation="nearest",
+            extent=(0, n, n, 0),
+        )
+        for bnd in _block_order(x)[1]:
+            ax.axhline(bnd, color="C0", lw=0.4, alpha=0.6)
+            ax.axvline(bnd, color="C0", lw=0.4, alpha=0.6)
+        ax.set_xlabel("target node v (ordered by block)")
+        ax.set_ylabel("source node u (ordered by block)")
+        note = f", binned to {img.shape[0]} px" if n > img.shape[0] else ""
+        ax.set_title(f"{title}: {n} nodes, {x.adjacency.nnz} edges{note}", fontsize=10)
+    label = "share of node pairs that are edges" if binned else "edge (1) or not (0)"
+    fig.colorbar(im_artist, ax=list(axes[0]), label=label, shrink=0.8)
+    fig.suptitle("binary adjacency A[u, v] != 0, same scale")
     return _png(fig)
 
 
@@ -189,7 +191,7 @@ def plot_degrees(graph: GraphLike, reference: GraphLike | None = None) -> bytes:
     """Histogram of node degrees (in + out over real edges), against the reference, as PNG bytes."""
     plt = _pyplot()
     g = as_graph(graph)
-    series = [("graph", g.degrees())]
+    series = [("target", g.degrees())]
     if reference is not None:
         series.append(("reference", as_graph(reference, "reference").degrees()))
     top = max(float(d.max()) for _, d in series)
@@ -220,22 +222,34 @@ def plot_heat(
     distance: tuple[np.ndarray, np.ndarray] | None,
     order: np.ndarray,
     bounds: np.ndarray,
+    ref_order: np.ndarray | None = None,
 ) -> bytes:
-    """Heat signature per node at a few times (graph against reference) and F(t), as PNG bytes."""
+    """Heat signature per node at a few times, target against reference, and F(t), as PNG bytes.
+
+    ``sig`` and ``ref_sig`` have shape (n, T) and (n_ref, T); ``order``/``ref_order`` sort each
+    graph's nodes by block. Graphs with different node counts are drawn over the node position
+    ``i / n`` so that both span the same axis.
+    """
     plt = _pyplot()
     panels = len(times) + (1 if distance is not None else 0)
     fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 3.8), squeeze=False)
-    x = np.arange(sig.shape[0])
+    n = sig.shape[0]
+    same = ref_sig is None or ref_sig.shape[0] == n
+    x = np.arange(n) if same else (np.arange(n) + 0.5) / n
+    if ref_sig is not None:
+        m = ref_sig.shape[0]
+        x_ref = np.arange(m) if same else (np.arange(m) + 0.5) / m
+        r_order = order if ref_order is None else ref_order
     for i, t in enumerate(times):
         ax = axes[0, i]
         if ref_sig is not None:
-            ax.plot(x, ref_sig[order, i], color="C1", lw=0.9, label="reference")
-        ax.plot(x, sig[order, i], color="C0", lw=0.9, alpha=0.85, label="graph")
+            ax.plot(x_ref, ref_sig[r_order, i], color="C1", lw=0.9, label="reference")
+        ax.plot(x, sig[order, i], color="C0", lw=0.9, alpha=0.85, label="target")
         for b in bounds:
-            ax.axvline(b, color="0.8", lw=0.5)
+            ax.axvline(b if same else b / n, color="0.8", lw=0.5)
         ax.set_title(f"S(t) at t = {t:.3g}")
         ax.ticklabel_format(axis="y", useOffset=False)
-        ax.set_xlabel("node (ordered by block)")
+        ax.set_xlabel("node (ordered by block)" if same else "node position i / n (by block)")
         if i == 0:
             ax.set_ylabel("heat")
             ax.legend(loc="upper right")
@@ -246,7 +260,7 @@ def plot_heat(
         ax.set_xscale("log")
         ax.set_xlabel("t")
         ax.set_ylabel("F = ||S_ref(t) - S(t)||_2")
-        ax.set_title("signature distance")
+        ax.set_title("signature distance (N2NSkip eq. 6)")
     fig.suptitle("heat diffusion signature S(t) = exp(-tL) a, heat put on the source nodes")
     fig.tight_layout()
     return _png(fig)
@@ -258,12 +272,12 @@ def plot_scree(
     alpha: np.ndarray,
     ref_alpha: np.ndarray | None,
 ) -> bytes:
-    """α(K, t) against t for several K: graph solid, reference dashed, as PNG bytes."""
+    """α(K, t) against t for several K: target solid, reference dashed, as PNG bytes."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.6, 4.4))
     for i, fr in enumerate(fractions):
         color = f"C{i}"
-        ax.plot(times, alpha[i], color=color, lw=1.8, label=f"K = {fr:.0%} (graph)")
+        ax.plot(times, alpha[i], color=color, lw=1.8, label=f"K = {fr:.0%} (target)")
         if ref_alpha is not None:
             ax.plot(
                 times, ref_alpha[i], color=color, lw=1.4, ls="--", label=f"K = {fr:.0%} (reference)"
@@ -278,17 +292,25 @@ def plot_scree(
     return _png(fig)
 
 
-def plot_training(rows: Sequence[dict[str, Any]]) -> bytes:
-    """Each graph measure against the epoch, from the ``metrics.jsonl`` rows, as PNG bytes."""
+def plot_training(
+    rows: Sequence[dict[str, Any]], reference_rows: Sequence[dict[str, Any]] | None = None
+) -> bytes:
+    """Each graph measure against the epoch from ``metrics.jsonl`` rows (and the reference's)."""
     plt = _pyplot()
-    epochs = np.array([r.get("epoch", i) for i, r in enumerate(rows)], dtype=np.float64)
     fig, axes = plt.subplots(1, len(TRAINING_MEASURES), figsize=(3.3 * len(TRAINING_MEASURES), 3.2))
+    series = [("target", rows, "C0")]
+    if reference_rows:
+        series.append(("reference", reference_rows, "C1"))
     for ax, name in zip(axes, TRAINING_MEASURES, strict=True):
-        vals = np.array([r["graph"].get(name, np.nan) for r in rows], dtype=np.float64)
-        ax.plot(epochs, vals, marker="o", ms=3, color="C0")
+        for label, rr, color in series:
+            epochs = np.array([r.get("epoch", i) for i, r in enumerate(rr)], dtype=np.float64)
+            vals = np.array([r["graph"].get(name, np.nan) for r in rr], dtype=np.float64)
+            ax.plot(epochs, vals, marker="o", ms=3, color=color, label=label)
         ax.set_title(name.replace("_", " "), fontsize=10)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
+    if len(series) > 1:
+        axes[0].legend(fontsize=8)
     fig.suptitle("graph measures over training")
     fig.tight_layout()
     return _png(fig)
@@ -300,7 +322,7 @@ def plot_training(rows: Sequence[dict[str, Any]]) -> bytes:
 def _default_sources(g: GraphData) -> tuple[np.ndarray, str]:
     if g.inputs is not None and g.inputs.size:
         return g.inputs, f"the {g.inputs.size} input nodes"
-    if g.blocks is not None:
+    if g.blocks is not None and np.unique(g.blocks).size > 1:
         first = np.flatnonzero(g.blocks == g.blocks.min())
         return first, f"the {first.size} nodes of the first block (the graph has no input nodes)"
     return np.array([0]), "node 0 (the graph has no input nodes)"
@@ -317,9 +339,34 @@ def _time_grid(g: GraphData) -> np.ndarray:
 def _format(v: Any) -> str:
     if v is None:
         return "—"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
     if isinstance(v, float):
         return "inf" if math.isinf(v) else f"{v:.4g}"
+    if isinstance(v, list):
+        shown = ", ".join(str(x) for x in v[:8]) + (", …" if len(v) > 8 else "")
+        return html.escape(shown)
     return html.escape(str(v))
+
+
+def _resolve(
+    obj: str | os.PathLike[str] | GraphLike, name: str
+) -> tuple[Any, str, Path | None, list[dict[str, Any]]]:
+    """A target or reference: the graph, its display name, its default output folder, and the
+    ``metrics.jsonl`` rows of a run directory (empty otherwise)."""
+    if isinstance(obj, (str, os.PathLike)):
+        path = Path(obj)
+        graph = _load_graph(path, name)
+        rows: list[dict[str, Any]] = []
+        if path.is_dir():
+            default_out = path / "analysis"
+            mpath = path / "metrics.jsonl"
+            if mpath.is_file():
+                rows = _read_metrics(mpath)
+        else:
+            default_out = path.with_name(f"{path.stem}-analysis")
+        return graph, str(path), default_out, rows
+    return obj, type(obj).__name__, None, []
 
 
 def analyze(
@@ -329,18 +376,27 @@ def analyze(
     out: str | os.PathLike[str] | None = None,
     progress: bool = True,
 ) -> Path:
-    """Analyse a wiring and write a report: figures, ``metrics.json`` and ``report.html``.
+    r"""Analyse a wiring, or compare it with a reference, and write a report.
+
+    The report (N2NSkip sec. 3.2) holds: the binary adjacency of both graphs side by side (ordered
+    by block, same scale; fig. 3); heat signatures :math:`S(t) = e^{-tL} a` of both overlaid
+    (eq. 5) and, when both have the same nodes, their distance
+    :math:`F(t) = \\lVert S_\text{ref}(t) - S(t) \rVert_2` over t (eq. 6; the table gives F at the
+    largest t); scree curves α(K, t) of both overlaid (eq. 7, fig. 4); degree histograms; and one
+    table of every measure (:func:`~wiring.analysis.graph_info`, :func:`~wiring.analysis.summary`,
+    saturation time) with the columns target | reference.
 
     Parameters
     ----------
     target : path or graph
         A graph ``.npz`` file (``NeuralGraph.save``), or a training run directory holding
-        ``graph.npz`` and ``metrics.jsonl`` (its ``"graph"`` entries, written by
-        :class:`~wiring.analysis.GraphMetricsCallback`, are plotted over training). A graph object
-        is accepted too when ``out`` is given.
+        ``graph.npz`` and, optionally, ``metrics.jsonl`` (its ``"graph"`` entries, written by
+        :class:`~wiring.analysis.GraphMetricsCallback`, are plotted over training). Any graph
+        object :func:`~wiring.analysis.summary` accepts works too when ``out`` is given.
     reference : path or graph, optional
-        The graph to compare with (N2NSkip's reference network). Without it, the report shows the
-        graph's own curves and says so.
+        The graph to compare with (a file, a run directory or a graph object), e.g. the random
+        wiring a learned one is compared with, or N2NSkip's dense reference network. Without it
+        the report shows the target's own curves and says so.
     out : path, optional
         Output folder. Default: ``<run_dir>/analysis`` for a run directory, ``<stem>-analysis/``
         beside a ``.npz`` file.
@@ -351,59 +407,57 @@ def analyze(
     -------
     pathlib.Path
         The output folder, holding ``report.html`` (self-contained: figures embedded as base64
-        PNG), ``metrics.json``, ``adjacency.png``, ``degrees.png``, ``heat_signature.png``,
-        ``scree.png`` and, for a run directory with recorded measures, ``training.png``.
+        PNG), ``metrics.json``, ``adjacency.png`` (both graphs side by side), ``degrees.png``,
+        ``heat_signature.png``, ``scree.png`` and, for a run directory with recorded measures,
+        ``training.png``. Every file is written atomically (``wiring._io``).
+
+    Examples
+    --------
+    >>> import tempfile, json, pathlib
+    >>> from wiring import generators
+    >>> ref = generators.complete_dag([4, 8, 4], seed=0)
+    >>> g = generators.random_k(ref, 30, seed=1)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     out = analyze(g, reference=ref, out=d, progress=False)
+    ...     m = json.loads((out / "metrics.json").read_text())
+    >>> m["graph"]["edges"], m["reference_graph"]["edges"]  # complete DAG: 4·8 + 4·4 + 8·4
+    (30, 80)
     """
-    rows: list[dict[str, Any]] = []
-    if isinstance(target, (str, os.PathLike)):
-        tpath = Path(target)
-        graph_obj = _load_graph(tpath, "target")
-        if tpath.is_dir():
-            default_out = tpath / "analysis"
-            mpath = tpath / "metrics.jsonl"
-            if mpath.is_file():
-                rows = _read_metrics(mpath)
-        else:
-            default_out = tpath.with_name(f"{tpath.stem}-analysis")
-        target_name = str(tpath)
-    else:
-        graph_obj = target
-        default_out = None
-        target_name = type(target).__name__
+    graph_obj, target_name, default_out, rows = _resolve(target, "target")
     if out is None and default_out is None:
         raise ValueError("out: expected an output folder when target is a graph object, found None")
     out_dir = Path(out) if out is not None else Path(str(default_out))
-    ref_obj = None
-    ref_name = None
+    ref_obj, ref_name, ref_rows = None, None, []
     if reference is not None:
-        if isinstance(reference, (str, os.PathLike)):
-            ref_obj = _load_graph(Path(reference), "reference")
-            ref_name = str(reference)
-        else:
-            ref_obj = reference
-            ref_name = type(reference).__name__
+        ref_obj, ref_name, _, ref_rows = _resolve(reference, "reference")
 
     g = as_graph(graph_obj, "target")
     ref = as_graph(ref_obj, "reference") if ref_obj is not None else None
     same_nodes = ref is not None and ref.num_nodes == g.num_nodes
+    if same_nodes and (g.nodes is not None or ref.nodes is not None):
+        same_nodes = g.node_labels == ref.node_labels
 
-    steps: list[tuple[str, Callable[[], None]]] = []
     result: dict[str, Any] = {"target": target_name, "reference": ref_name}
     figures: dict[str, bytes] = {}
     notes: list[str] = []
     if ref is None:
-        notes.append("No reference graph was given: the figures show this graph's own curves only.")
+        notes.append("No reference graph was given: the figures show the target's own curves only.")
     elif not same_nodes:
         notes.append(
-            f"The reference has {ref.num_nodes} nodes and the graph {g.num_nodes}: heat signatures "
-            "and their distance F need the same nodes and are shown for the graph only."
+            f"The reference has {ref.num_nodes} nodes and the target {g.num_nodes} (or other node "
+            "labels): the signature distance F needs the same nodes and is left out; each heat "
+            "signature starts from its own graph's sources and is drawn over the node position."
         )
     sources, src_text = _default_sources(g)
+    ref_sources = sources
     if ref is not None and same_nodes and ref.inputs is not None and ref.inputs.size:
         if g.inputs is None or not np.array_equal(np.sort(ref.inputs), np.sort(sources)):
             notes.append(
-                "The reference's input nodes differ from the graph's; heat starts on the graph's."
+                "The reference's input nodes differ from the target's; heat starts on the "
+                "target's in both (the same initial heat, as eq. 6 needs)."
             )
+    if ref is not None and not same_nodes:
+        ref_sources, _ = _default_sources(ref)
     times = _time_grid(ref if ref is not None else g)
     sig_times = times[[4, 10, 16]]
     order, bounds = _block_order(g)
@@ -415,10 +469,10 @@ def analyze(
             result["reference_graph"] = graph_info(ref)
             result["reference_summary"] = summary(ref)
         for label, info in (
-            ("graph", result["graph"]),
+            ("target", result["graph"]),
             ("reference", result.get("reference_graph")),
         ):
-            c = info["num_components"] if info else 1
+            c = info["components"] if info else 1
             if c > 1:
                 notes.append(
                     f"The {label} has {c} connected components (isolated nodes included): its "
@@ -428,7 +482,9 @@ def analyze(
 
     def do_heat() -> None:
         sig = heat_signature(g, sig_times, sources=sources)
-        ref_sig = heat_signature(ref, sig_times, sources=sources) if same_nodes else None
+        ref_sig = None
+        if ref is not None:
+            ref_sig = heat_signature(ref, sig_times, sources=ref_sources)
         dist = None
         heat: dict[str, Any] = {"sources": src_text, "times": sig_times}
         if same_nodes:
@@ -437,7 +493,10 @@ def analyze(
             heat["distance_times"] = times
             heat["signature_distance"] = f
         result["heat"] = heat
-        figures["heat_signature.png"] = plot_heat(sig_times, sig, ref_sig, dist, order, bounds)
+        ref_order = _block_order(ref)[0] if ref is not None else None
+        figures["heat_signature.png"] = plot_heat(
+            sig_times, sig, ref_sig, dist, order, bounds, ref_order
+        )
 
     def do_scree() -> None:
         alpha, err = scree(g, times, list(SCREE_FRACTIONS), return_error=True)
@@ -451,27 +510,28 @@ def analyze(
         }
         ref_alpha = None
         if ref is not None:
-            ref_alpha = scree(ref, times, list(SCREE_FRACTIONS))
+            ref_alpha, ref_err = scree(ref, times, list(SCREE_FRACTIONS), return_error=True)
             sc["reference_alpha"] = ref_alpha
+            sc["reference_alpha_error"] = ref_err
             sc["reference_saturation_time"] = saturation_time(ref, SATURATION_FRACTION)
         result["scree"] = sc
         figures["scree.png"] = plot_scree(times, SCREE_FRACTIONS, alpha, ref_alpha)
 
     def do_plots() -> None:
-        figures["adjacency.png"] = plot_adjacency(g, title="graph")
-        if ref is not None:
-            figures["reference_adjacency.png"] = plot_adjacency(ref, title="reference")
+        figures["adjacency.png"] = plot_adjacency(g, ref)
         figures["degrees.png"] = plot_degrees(g, ref)
-        if rows:
-            figures["training.png"] = plot_training(rows)
-            result["training"] = [
-                {"epoch": r.get("epoch", i), **r["graph"]} for i, r in enumerate(rows)
-            ]
+        if rows or ref_rows:
+            figures["training.png"] = plot_training(rows, ref_rows)
+            for key, rr in (("training", rows), ("reference_training", ref_rows)):
+                if rr:
+                    result[key] = [
+                        {"epoch": r.get("epoch", i), **r["graph"]} for i, r in enumerate(rr)
+                    ]
 
-    steps = [
+    steps: list[tuple[str, Callable[[], None]]] = [
+        ("scree", do_scree),  # first: on large graphs λ₂ in the summary reuses its eigensolve
         ("summary", do_summary),
         ("heat signatures", do_heat),
-        ("scree", do_scree),
         ("figures", do_plots),
     ]
     bar = None
@@ -489,14 +549,36 @@ def analyze(
         bar.close()
 
     result["notes"] = notes
+    out_dir.mkdir(parents=True, exist_ok=True)
     for name, data in figures.items():
-        _atomic_write(out_dir / name, data)
-    _atomic_write(
-        out_dir / "metrics.json",
-        json.dumps(_jsonable(result), indent=2, allow_nan=False).encode("utf-8"),
+        atomic_write_bytes(out_dir / name, data)
+    atomic_write_text(
+        out_dir / "metrics.json", json.dumps(_jsonable(result), indent=2, allow_nan=False) + "\n"
     )
-    _atomic_write(out_dir / "report.html", _html(result, figures).encode("utf-8"))
+    atomic_write_text(out_dir / "report.html", _html(result, figures))
     return out_dir
+
+
+#: rows of the measures table: (key in graph_info/summary, label)
+_TABLE_ROWS = (
+    ("nodes", "nodes"),
+    ("candidates", "candidate edges"),
+    ("edges", "edges (real)"),
+    ("effective_edges", "effective edges (on an input → output path)"),
+    ("components", "connected components"),
+    ("blocks", "blocks"),
+    ("block_sizes", "block sizes"),
+    ("inputs", "input nodes"),
+    ("outputs", "output nodes"),
+    ("acyclic", "acyclic"),
+    ("longest_path", "longest path (edges)"),
+    ("algebraic_connectivity", "algebraic connectivity λ₂"),
+    ("degree_gini", "degree Gini"),
+    ("clustering", "clustering (transitivity)"),
+    ("average_clustering", "average clustering"),
+    ("average_shortest_path_length", "average shortest path length"),
+    ("average_shortest_path_length_samples", "  (BFS sources used)"),
+)
 
 
 def _html(result: dict[str, Any], figures: dict[str, bytes]) -> str:
@@ -504,19 +586,12 @@ def _html(result: dict[str, Any], figures: dict[str, bytes]) -> str:
     rs = result.get("reference_summary")
     if rs is not None:
         rs = {**result["reference_graph"], **rs}
-    keys = [
-        "num_nodes",
-        "num_edges",
-        "num_components",
-        *TRAINING_MEASURES,
-        "average_shortest_path_length_samples",
-    ]
-    head = "<tr><th>measure</th><th>graph</th>" + ("<th>reference</th>" if rs else "") + "</tr>"
+    head = "<tr><th>measure</th><th>target</th>" + ("<th>reference</th>" if rs else "") + "</tr>"
     body = []
-    for k in keys:
-        cells = f"<td>{html.escape(k)}</td><td>{_format(s.get(k))}</td>"
+    for key, label in _TABLE_ROWS:
+        cells = f"<td>{html.escape(label)}</td><td>{_format(s.get(key))}</td>"
         if rs:
-            cells += f"<td>{_format(rs.get(k))}</td>"
+            cells += f"<td>{_format(rs.get(key))}</td>"
         body.append(f"<tr>{cells}</tr>")
     sc = result["scree"]
     sat = f"<td>saturation time (K = {sc['saturation_fraction']:.0%}, α ≥ 0.999)</td>"
@@ -528,21 +603,24 @@ def _html(result: dict[str, Any], figures: dict[str, bytes]) -> str:
     if "signature_distance" in heat:
         f_last = float(np.asarray(heat["signature_distance"])[-1])
         body.append(
-            f"<tr><td>signature distance F at t = {float(heat['distance_times'][-1]):.3g}</td>"
+            "<tr><td>signature distance F = ‖S<sub>ref</sub> − S‖ at t = "
+            f"{float(heat['distance_times'][-1]):.3g} (eq. 6)</td>"
             f"<td colspan='2'>{f_last:.4g}</td></tr>"
         )
     captions = {
-        "adjacency.png": "Adjacency |A[u, v]| ordered by block (as N2NSkip fig. 3).",
-        "reference_adjacency.png": "Reference adjacency, ordered by block.",
+        "adjacency.png": "Binary adjacency ordered by block"
+        + (", target and reference side by side on one scale" if rs else "")
+        + " (as N2NSkip fig. 3).",
         "degrees.png": "Degree distribution (in + out over real edges).",
         "heat_signature.png": f"Heat signature S(t) = exp(-tL) a with heat on {heat['sources']}"
+        + (", target and reference overlaid" if rs else "")
         + (
-            " against the reference, and F(t) (N2NSkip eqs. 5-6)."
+            ", and F(t) = ||S_ref(t) - S(t)|| (N2NSkip eqs. 5-6)."
             if "signature_distance" in heat
-            else "."
+            else " (N2NSkip eq. 5)."
         ),
         "scree.png": "Scree curves α(K, t) (N2NSkip eq. 7, fig. 4)"
-        + (": graph solid, reference dashed." if rs else "."),
+        + (": target solid, reference dashed." if rs else "."),
         "training.png": "Graph measures over training (as the adaptive-sparsity paper's fig. 5).",
     }
     figs = []
@@ -560,9 +638,10 @@ def _html(result: dict[str, Any], figures: dict[str, bytes]) -> str:
         if result["reference"]
         else ""
     )
+    title = "Wiring comparison" if rs else "Wiring analysis"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<title>wiring analysis: {html.escape(str(result["target"]))}</title>
+<title>{title}: {html.escape(str(result["target"]))}</title>
 <style>
 body {{ font-family: sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }}
 table {{ border-collapse: collapse; margin: 1em 0; }}
@@ -571,7 +650,7 @@ figure {{ margin: 1.5em 0; }} img {{ max-width: 100%; }}
 figcaption {{ color: #555; font-size: 0.9em; }}
 .note {{ background: #fff6d6; padding: 0.5em; }}
 </style></head><body>
-<h1>Wiring analysis</h1>
+<h1>{title}</h1>
 <p>Target: <code>{html.escape(str(result["target"]))}</code></p>
 {ref_line}
 {notes}

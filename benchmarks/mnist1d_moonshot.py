@@ -57,7 +57,7 @@ def train_one(task: dict[str, Any]) -> dict[str, Any]:
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=task["epochs"]))
     data = load_data(cfg)
     model = build_model(cfg, data)
-    train_cfg = dataclasses.replace(cfg.train.to_train_config(), progress=False)
+    train_cfg = dataclasses.replace(cfg.train, progress=False)
     start = time.perf_counter()
     history = train(model, data, train_cfg, seed=cfg.seed, device=task["device"])
     seconds = time.perf_counter() - start

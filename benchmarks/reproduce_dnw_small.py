@@ -26,6 +26,7 @@ static 76.1 vs 80.9, discrete 77.3 vs 82.3, continuous 78.5 vs 83.1.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -35,16 +36,16 @@ from typing import Any
 
 import torch
 
-from wiring.cli import DEMO_MODEL, DEMO_TRAIN
 from wiring.data import mnist1d
 from wiring.models import tiny_classifier
-from wiring.train import TrainConfig, train
+from wiring.recipes import DEMO_MODEL, DEMO_TRAIN
+from wiring.train import train
 
 PAPER = {"static": (76.1, 80.9), "discrete": (77.3, 82.3), "continuous": (78.5, 83.1)}
 DYNAMICS = ("static", "discrete", "continuous")
 SELECTIONS = ("dnw", "random", "dnw-no-update")
 
-# The demo's model and recipe (wiring.cli): 256 nodes (32 inputs | 64 64 64 | 32 outputs in the
+# The demo's model and recipe (wiring.recipes): 256 nodes (32 inputs | 64 64 64 | 32 outputs in the
 # static case), k = 3,000 (11.7 % of the 25,600 static candidates, 4.6 % of the 65,280 dynamic ones;
 # the paper's are 12.5 % and 5.0 %), 5 discrete steps, one RK4 step from 0 to 1 in continuous time;
 # Adam with cosine annealing.
@@ -80,11 +81,12 @@ def run_one(
         spatial_dims=data.spatial_dims,
         in_channels=data.in_channels,
         num_classes=data.num_classes,
-        graph_seed=seed,
-        **{**MODEL, "k": k},
+        **dataclasses.asdict(dataclasses.replace(MODEL, k=k, graph_seed=seed)),
     )
     start = time.perf_counter()
-    history = train(model, data, TrainConfig(epochs=epochs, progress=False, **TRAIN), seed=seed)
+    history = train(
+        model, data, dataclasses.replace(TRAIN, epochs=epochs, progress=False), seed=seed
+    )
     seconds = time.perf_counter() - start
     counts = model.parameter_counts()
     graph = model.graph()
@@ -115,7 +117,7 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 def summary_markdown(rows: list[dict[str, Any]], preset: dict[str, Any]) -> str:
     """Mean ± std (over seeds) of the final test accuracy, beside the paper's CIFAR-10 figures."""
-    k, epochs = MODEL["k"], preset["epochs"]
+    k, epochs = MODEL.k, preset["epochs"]
     lines = [
         f"Final test accuracy (%) on MNIST-1D, mean ± std over {len(preset['seeds'])} seeds, "
         f"k = {k:,}, {epochs} epochs. Paper: CIFAR-10, 41k-parameter model, 160 epochs.",
@@ -230,14 +232,14 @@ def plot(rows: list[dict[str, Any]], preset: dict[str, Any], path: Path) -> None
                 for r in rows
                 if r["dynamics"] == dyn
                 and r["selection"] == sel
-                and r["k"] == MODEL["k"]
+                and r["k"] == MODEL.k
                 and r["epochs"] == epochs
                 and r["seed"] in preset["seeds"]
             ]
             if acc:
                 m, s = _mean_std(acc)
                 ax.errorbar(
-                    [MODEL["k"] * shift],
+                    [MODEL.k * shift],
                     [m],
                     yerr=[s],
                     color=color,
@@ -283,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     done = {_key(r) for r in rows}
 
     jobs = [
-        (dyn, sel, seed, MODEL["k"])
+        (dyn, sel, seed, MODEL.k)
         for seed in preset["seeds"]
         for dyn in DYNAMICS
         for sel in SELECTIONS
@@ -293,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         for seed in preset["sweep_seeds"]
         for kk in preset["sweep_k"]
         for sel in ("dnw", "random")
-        if (kk != MODEL["k"] or seed not in preset["seeds"])
+        if (kk != MODEL.k or seed not in preset["seeds"])
     ]
     todo = [j for j in jobs if (*j, preset["epochs"]) not in done]
     if not args.report_only and todo:

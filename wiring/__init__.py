@@ -2,10 +2,12 @@
 
 The road every feature travels::
 
-    generators / load  ->  NeuralGraph  --compile-->  nn.Module  --train-->  model.graph()  ->  analysis
+    generators / load  ->  NeuralGraph  --compile-->  nn.Module  --train/evolve-->  model.graph()  ->  analysis
 
-``wiring.NeuralGraph`` and ``wiring.generators`` need numpy only; ``wiring.compile`` imports torch on
-first use, so ``import wiring`` stays light.
+``wiring.NeuralGraph`` and ``wiring.generators`` need numpy only; ``wiring.compile``,
+``wiring.sparsify``, ``wiring.sites``, ``wiring.densify``, ``wiring.register_selection``,
+``wiring.count`` (parameters and multiply-adds that see masks and dead nodes) and ``wiring.export``
+(compacted inference modules) import torch on first use, so ``import wiring`` stays light.
 """
 
 from __future__ import annotations
@@ -14,20 +16,44 @@ from typing import TYPE_CHECKING, Any
 
 from wiring.graph import HasGraph, NeuralGraph
 
-__all__ = ["HasGraph", "NeuralGraph", "compile", "generators"]
+__all__ = [
+    "HasGraph",
+    "NeuralGraph",
+    "compile",
+    "count",
+    "densify",
+    "export",
+    "generators",
+    "register_selection",
+    "sites",
+    "sparsify",
+]
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # pragma: no cover
-    from wiring.nn import compile
+    from wiring.nn import compile, densify, register_selection, sites, sparsify
+    from wiring.nn.count import count
+    from wiring.nn.export import export
+
+# Top-level names that live in wiring.nn (imported lazily: they need torch).
+_NN_NAMES = {"compile", "sparsify", "sites", "densify", "register_selection"}
 
 
 def __getattr__(name: str) -> Any:
     # torch is imported lazily: the graph layer and analysis must work without it.
-    if name == "compile":
-        from wiring.nn import compile as _compile
+    if name in _NN_NAMES:
+        import wiring.nn
 
-        return _compile
-    if name in {"generators", "nn", "data", "models", "train", "analysis"}:
+        return getattr(wiring.nn, name)
+    if name == "count":
+        from wiring.nn.count import count as _count
+
+        return _count
+    if name == "export":
+        from wiring.nn.export import export as _export
+
+        return _export
+    if name in {"generators", "nn", "data", "models", "train", "analysis", "evolve"}:
         import importlib
 
         return importlib.import_module(f"wiring.{name}")

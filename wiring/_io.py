@@ -1,11 +1,18 @@
 """Safe file writing and a small TOML writer.
 
-Every file the project writes goes through :func:`atomic_write_bytes` (or one of its siblings):
-the data are written to a temporary file in the destination's directory, flushed and
-``fsync``-ed, moved over the destination with :func:`os.replace` (atomic on POSIX and Windows),
-and the directory is ``fsync``-ed so the rename itself survives a power cut. A reader therefore
-sees either the old file or the new one, never a truncated mix, even when the writer is killed
-with ``SIGKILL`` half-way.
+:func:`atomic_write_bytes` (and its siblings :func:`atomic_write_text`, :func:`atomic_torch_save`)
+write the data to a temporary file in the destination's directory, flush and ``fsync`` it, move it
+over the destination with :func:`os.replace` (atomic on POSIX and Windows), and ``fsync`` the
+directory so the rename itself survives a power cut. A reader therefore sees either the old file or
+the new one, never a truncated mix, even when the writer is killed with ``SIGKILL`` half-way.
+
+The files of the library that are written whole go through them: graph files
+(``NeuralGraph.save``), a run directory's ``config.toml``, ``checkpoint.pt`` and rewritten
+``metrics.jsonl`` (:class:`wiring.train.RunDirectory`), the MNIST-1D cache, and the demo's
+``results.json`` and ``report.html`` (:mod:`wiring.demo`). A file that grows is not rewritten:
+during training ``metrics.jsonl`` gets one appended, ``fsync``-ed line per epoch
+(``RunDirectory.append_metrics``); a crash can cut only that last line, and resuming rewrites the
+file from the checkpoint's history.
 
 :func:`dump_toml` writes the nested mappings the project keeps as configuration (``config.toml``
 of a run) in a form :mod:`tomllib` reads back to the same mapping.
@@ -211,7 +218,8 @@ def _toml_value(value: Any, where: str) -> str:
         return "{" + ", ".join(pairs) + "}"
     raise TypeError(
         f"dump_toml: {where} has a value of type {type(value).__name__}; TOML holds only str, int, "
-        "float, bool, lists and tables (there is no null: leave the key out instead of None)"
+        "float, bool, lists and tables (there is no null: None is left out of a table, and cannot "
+        "be an item of a list)"
     )
 
 
@@ -220,6 +228,8 @@ def _dump_table(table: Mapping[str, Any], prefix: list[str], lines: list[str]) -
     sub_tables = []
     for key, value in table.items():
         name = _toml_key(key, ".".join(prefix) or "the top level")
+        if value is None:  # TOML has no null: an optional option left out reads back as None
+            continue
         if isinstance(value, Mapping):
             sub_tables.append((name, value))
         else:
@@ -236,14 +246,17 @@ def dump_toml(mapping: Mapping[str, Any]) -> str:
     """Write a nested mapping as TOML text.
 
     Scalars (str, int, float, bool) and lists of them become ``key = value`` lines; nested
-    mappings become tables (``[outer.inner]``); mappings inside lists become inline tables. The
-    result parses back with :func:`tomllib.loads` to an equal mapping (NaN compares unequal to
-    itself, as always).
+    mappings become tables (``[outer.inner]``); mappings inside lists become inline tables. TOML
+    has no null, so a key whose value is None is left out: the option objects
+    (:mod:`wiring.options`) read a missing key of an optional field as None. The result parses
+    back with :func:`tomllib.loads` to an equal mapping without the None entries (NaN compares
+    unequal to itself, as always).
 
     Parameters
     ----------
     mapping : Mapping[str, Any]
-        Keys are str; values are str, int (64-bit), float, bool, lists/tuples of these, or mappings.
+        Keys are str; values are str, int (64-bit), float, bool, None (left out), lists/tuples of
+        these (but not None), or mappings.
 
     Returns
     -------
@@ -253,7 +266,7 @@ def dump_toml(mapping: Mapping[str, Any]) -> str:
     Raises
     ------
     TypeError
-        For a non-str key or a value TOML cannot hold (e.g. None), naming the key.
+        For a non-str key or a value TOML cannot hold (e.g. None inside a list), naming the key.
 
     Examples
     --------
@@ -266,7 +279,7 @@ def dump_toml(mapping: Mapping[str, Any]) -> str:
     optimizer = "sgd"
     sizes = [1, 2]
     >>> import tomllib
-    >>> tomllib.loads(dump_toml({"a b": {"c": [True, "x"]}}))
+    >>> tomllib.loads(dump_toml({"a b": {"c": [True, "x"]}, "step": None}))
     {'a b': {'c': [True, 'x']}}
     """
     if not isinstance(mapping, Mapping):

@@ -7,48 +7,58 @@
     wiring info GRAPH.npz
     wiring analyze TARGET [--reference REF.npz] [--out DIR]
 
-A user error (a bad config value, a missing file) prints one line to stderr and exits with code 2;
-a run stopped by a non-finite loss exits with code 1.
+Errors. A user error prints one line to stderr and exits with code 2: a :class:`UserError` (bad
+arguments), any :class:`wiring.errors.WiringError` (e.g. a bad config value, a ``ConfigError``), an
+``OSError`` (a missing file, a full disk, a run directory already in use), and a ``ValueError``
+raised while the command reads and checks its inputs (the config's data and model, a graph file,
+the run directory to start or resume: the library names the bad value in its message). Anything
+else -- a ``TypeError``, or a ``ValueError`` raised during training or analysis -- is a bug and
+keeps its traceback. A run stopped by a non-finite loss exits with code 1.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import sys
 import time
 import zipfile
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from wiring import config as _config
+from wiring.analysis import graph_info  # one definition: `wiring info` and the report use it
+from wiring.errors import WiringError
 
 if TYPE_CHECKING:  # pragma: no cover
     from wiring.data import Dataset
     from wiring.graph import NeuralGraph
     from wiring.models import GraphClassifier
 
-__all__ = [
-    "DEMO_EPOCHS",
-    "DEMO_MODEL",
-    "DEMO_TRAIN",
-    "build_model",
-    "format_table",
-    "graph_info",
-    "load_data",
-    "main",
-    "run_demo",
-]
+__all__ = ["build_model", "graph_info", "load_data", "main"]
 
 PROG = "wiring"
 
 
 class UserError(Exception):
     """An error the user can fix; printed as one line, exit code 2."""
+
+
+@contextlib.contextmanager
+def _reading_input() -> Iterator[None]:
+    """The command reads and checks the user's input here: a ValueError is the user's.
+
+    The library raises a ``ValueError`` naming the value it cannot use; inside this block that
+    value came from the user (a config, a graph file, a run directory), so the error becomes a
+    :class:`UserError`. A ``TypeError`` is never converted: the command itself passes the types.
+    """
+    try:
+        yield
+    except WiringError:
+        raise
+    except (ValueError, zipfile.BadZipFile) as exc:
+        raise UserError(str(exc)) from exc
 
 
 # ---------------------------------------------------------------------------------------------
@@ -80,34 +90,6 @@ def load_data(cfg: _config.ExperimentConfig) -> Dataset:
     return load_dataset(cfg.data.name, **cfg.data.loader_kwargs())
 
 
-def graph_info(graph: NeuralGraph) -> dict[str, Any]:
-    """Sizes and structure of a graph, as ``wiring info`` prints them.
-
-    Returns
-    -------
-    dict
-        ``nodes``, ``candidates``, ``edges`` (real), ``effective_edges`` (real edges on an
-        input→output path), ``blocks`` (count), ``block_sizes`` (list, in increasing block id),
-        ``inputs``, ``outputs``
-        (counts), ``acyclic`` (bool) and ``longest_path`` (edges on the longest path over real
-        edges; None when the real edges have a cycle).
-    """
-    acyclic = bool(graph.is_acyclic())
-    sizes = np.unique(graph.blocks, return_counts=True)[1]  # in increasing block id
-    return {
-        "nodes": int(graph.num_nodes),
-        "candidates": int(graph.num_candidates),
-        "edges": int(graph.num_edges),
-        "effective_edges": int(np.count_nonzero(graph.effective_edges())),
-        "blocks": int(graph.num_blocks),
-        "block_sizes": [int(s) for s in sizes],
-        "inputs": len(graph.inputs),
-        "outputs": len(graph.outputs),
-        "acyclic": acyclic,
-        "longest_path": int(graph.longest_path_length()) if acyclic else None,
-    }
-
-
 def _format_info(path: Path, info: dict[str, Any]) -> str:
     sizes = info["block_sizes"]
     shown = ", ".join(str(s) for s in sizes[:16]) + (", ..." if len(sizes) > 16 else "")
@@ -123,6 +105,7 @@ def _format_info(path: Path, info: dict[str, Any]) -> str:
         f"candidates:      {info['candidates']}",
         f"edges:           {info['edges']} ({frac:.2%} of candidates)",
         f"effective edges: {info['effective_edges']} ({eff:.2%} of edges)",
+        f"components:      {info['components']}",
         f"acyclic:         {'yes' if info['acyclic'] else 'no'}",
         f"longest path:    {longest}",
     ]
@@ -136,18 +119,29 @@ def _existing_file(path: str, what: str) -> Path:
     return p
 
 
+def _read_graph(path: str, what: str) -> tuple[Path, NeuralGraph]:
+    """The graph file a path means (a run directory: its ``graph.npz``) and the graph in it."""
+    from wiring.graph import NeuralGraph
+
+    p = _existing_file(path, what)
+    if p.is_dir():  # a run directory: its learned wiring
+        p = _existing_file(str(p / "graph.npz"), what)
+    with _reading_input():
+        return p, NeuralGraph.load(p)
+
+
 # ---------------------------------------------------------------------------------------------
 # subcommands
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from wiring.train import train
+    from wiring.train import Trainer
 
     cfg_path = _existing_file(args.config, "config file")
     cfg = _config.load(cfg_path, overrides=args.set or ())
-    train_cfg = cfg.train.to_train_config()
-    data = load_data(cfg)
-    model = build_model(cfg, data)
+    with _reading_input():
+        data = load_data(cfg)
+        model = build_model(cfg, data)
     callbacks = []
     if cfg.analysis.every > 0:
         from wiring.analysis.callbacks import GraphMetricsCallback
@@ -160,20 +154,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
         f"{counts['torch']} (PyTorch count)",
         flush=True,
     )
-    history = train(
-        model,
-        data,
-        train_cfg,
-        run_dir=args.out,
-        seed=cfg.seed,
-        callbacks=callbacks,
-        resume=args.resume,
-        run_config=cfg.to_dict(),
-    )
+    with _reading_input():  # the run directory: already in use, or the checkpoint to resume
+        trainer = Trainer(
+            model,
+            data,
+            cfg.train,
+            run_dir=args.out,
+            seed=cfg.seed,
+            callbacks=callbacks,
+            resume=args.resume,
+            run_config=cfg.to_dict(),
+        )
+    history = trainer.fit()
     if history:
         last = history[-1]
         print(
-            f"after epoch {int(last['epoch']) + 1}/{train_cfg.epochs}: test accuracy "
+            f"after epoch {int(last['epoch']) + 1}/{cfg.train.epochs}: test accuracy "
             f"{last['test_accuracy']:.4f}, "
             f"test loss {last['test_loss']:.4f}; run saved in {args.out}"
         )
@@ -181,12 +177,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from wiring.graph import NeuralGraph
-
-    path = _existing_file(args.graph, "graph file")
-    if path.is_dir():  # a run directory: its learned wiring
-        path = _existing_file(str(path / "graph.npz"), "graph file")
-    graph = NeuralGraph.load(path)
+    path, graph = _read_graph(args.graph, "graph file")
     print(_format_info(path, graph_info(graph)))
     return 0
 
@@ -196,149 +187,36 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
     target = _existing_file(args.target, "analysis target")
     reference = _existing_file(args.reference, "reference graph") if args.reference else None
+    for path, what in ((target, "analysis target"), (reference, "reference graph")):
+        if path is None:
+            continue
+        if not path.is_dir() and path.suffix != ".npz":
+            raise UserError(f"{what}: expected a graph .npz file or a run directory, found {path}")
+        _read_graph(str(path), what)  # a readable graph, before the analysis starts
     out = analyze(target, reference=reference, out=args.out)
     print(f"report written to {out}")
     return 0
 
 
 # ---------------------------------------------------------------------------------------------
-# the demo
-
-#: The demo's model: the tiny classifier scaled down to run six trainings in a few minutes on two
-#: cores (the paper's is 800 nodes, k = 32,000; see docs/results.md for the measured times).
-DEMO_MODEL: dict[str, Any] = {
-    "num_nodes": 256,
-    "num_inputs": 32,
-    "num_outputs": 32,
-    "block_size": 64,
-    "k": 3_000,
-    "steps": 5,
-    "method": "rk4",  # one fixed RK4 step from 0 to t1 (4 evaluations) instead of dopri5
-    "t1": 1.0,
-}
-#: The demo's training: Adam with cosine annealing (converges in fewer epochs than the paper's SGD).
-DEMO_TRAIN: dict[str, Any] = {
-    "batch_size": 128,
-    "optimizer": "adam",
-    "lr": 0.01,
-    "weight_decay": 0.0,
-    "scheduler": "cosine",
-}
-DEMO_EPOCHS = 30
-
-
-@dataclass(frozen=True)
-class _DemoRun:
-    dynamics: str
-    selection: str
-
-
-def run_demo(
-    out: str | Path = "runs/demo",
-    *,
-    epochs: int = DEMO_EPOCHS,
-    seed: int = 0,
-    progress: bool = True,
-    dynamics: Sequence[str] = ("static", "discrete", "continuous"),
-) -> list[dict[str, Any]]:
-    """Train DNW and the random-graph baseline (same k) for each dynamics on MNIST-1D.
-
-    Writes ``out/results.json`` (a list of objects with ``dynamics``, ``selection``,
-    ``test_accuracy`` in [0, 1], ``edges``, ``params`` (paper count), ``seconds``) and one run
-    directory per training under ``out/<dynamics>-<selection>/``.
-
-    Returns
-    -------
-    list of dict
-        The rows of ``results.json``.
-    """
-    import torch
-    from tqdm.auto import tqdm
-
-    from wiring._io import atomic_write_text
-    from wiring.data import mnist1d
-    from wiring.models import tiny_classifier
-    from wiring.train import Callback, TrainConfig, train
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    data = mnist1d(seed=0)
-    runs = [_DemoRun(d, s) for d in dynamics for s in ("dnw", "random")]
-    cfg = TrainConfig(**{**DEMO_TRAIN, "epochs": epochs, "progress": False})
-
-    bar = tqdm(total=len(runs) * epochs, desc="demo", unit="epoch", disable=not progress)
-
-    class _Tick(Callback):
-        def on_epoch_end(self, trainer: Any, epoch: int, metrics: dict[str, Any]) -> None:
-            bar.set_postfix(acc=f"{metrics['test_accuracy']:.3f}")
-            bar.update(1)
-
-    rows: list[dict[str, Any]] = []
-    try:
-        for run in runs:
-            bar.set_description(f"{run.dynamics}/{run.selection}")
-            torch.manual_seed(seed)
-            sizes = dict(DEMO_MODEL)
-            model = tiny_classifier(
-                dynamics=run.dynamics,
-                selection=run.selection,
-                spatial_dims=data.spatial_dims,
-                in_channels=data.in_channels,
-                num_classes=data.num_classes,
-                graph_seed=seed,
-                **sizes,
-            )
-            run_dir = out / f"{run.dynamics}-{run.selection}"
-            _clear_run_dir(run_dir)
-            start = time.perf_counter()
-            history = train(model, data, cfg, run_dir=run_dir, seed=seed, callbacks=[_Tick()])
-            seconds = time.perf_counter() - start
-            counts = model.parameter_counts()
-            rows.append(
-                {
-                    "dynamics": run.dynamics,
-                    "selection": run.selection,
-                    "test_accuracy": float(history[-1]["test_accuracy"]),
-                    "edges": int(counts["edges"]),
-                    "params": int(counts["paper"]),
-                    "seconds": round(seconds, 2),
-                }
-            )
-    finally:
-        bar.close()
-    atomic_write_text(out / "results.json", json.dumps(rows, indent=2) + "\n")
-    return rows
-
-
-def _clear_run_dir(run_dir: Path) -> None:
-    """Remove the files an earlier demo left in ``run_dir`` (and only those)."""
-    for name in ("checkpoint.pt", "metrics.jsonl", "config.toml", "graph.npz"):
-        (run_dir / name).unlink(missing_ok=True)
-
-
-def format_table(rows: Sequence[dict[str, Any]]) -> str:
-    """The demo's results as a plain-text table."""
-    header = f"{'dynamics':<11} {'selection':<9} {'test acc':>8} {'edges':>6} {'params':>7} {'seconds':>8}"
-    lines = [header, "-" * len(header)]
-    for r in rows:
-        lines.append(
-            f"{r['dynamics']:<11} {r['selection']:<9} {r['test_accuracy']:>8.3f} "
-            f"{r['edges']:>6d} {r['params']:>7d} {r['seconds']:>8.1f}"
-        )
-    return "\n".join(lines)
+# the demo (the recipe, the trainings and the report live in the library: wiring.recipes, wiring.demo)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    if args.epochs < 1:
+    if args.epochs is not None and args.epochs < 1:
         raise UserError(f"--epochs: expected an integer >= 1, found {args.epochs}")
     if args.seed < 0:
         raise UserError(f"--seed: expected an integer >= 0, found {args.seed}")
+    from wiring.demo import format_table, run_demo
+
     start = time.perf_counter()
     rows = run_demo(args.out, epochs=args.epochs, seed=args.seed, progress=not args.no_progress)
     print(format_table(rows))
+    out = Path(args.out)
     print(
-        f"\nresults written to {Path(args.out) / 'results.json'} "
-        f"({time.perf_counter() - start:.0f} s in all)"
+        f"\nresults written to {out / 'results.json'} ({time.perf_counter() - start:.0f} s in all)"
+        f"\nreport (accuracies, and each learned wiring against the random one): "
+        f"open {out / 'report.html'} in a browser"
     )
     return 0
 
@@ -373,7 +251,12 @@ def _parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="DNW vs random graph for three dynamics on MNIST-1D")
     d.add_argument("--out", default="runs/demo", metavar="DIR")
-    d.add_argument("--epochs", type=int, default=DEMO_EPOCHS)
+    d.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="epochs per training (default: the demo recipe's, wiring.recipes.DEMO_EPOCHS)",
+    )
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
     d.set_defaults(func=_cmd_demo)
@@ -409,9 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if _is_non_finite(exc):
             print(f"{PROG} {args.command}: stopped: {exc}", file=sys.stderr)
             return 1
-        # User errors: a bad config value, a missing or unreadable file, a run directory in use, a
-        # bad value found while building the model (the library's messages name the argument).
-        if isinstance(exc, UserError | ValueError | TypeError | OSError | zipfile.BadZipFile):
+        # User errors (see the module docstring); anything else is a bug: keep its traceback.
+        if isinstance(exc, UserError | WiringError | OSError):
             print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
             return 2
         raise

@@ -1,7 +1,7 @@
-"""Experiment configuration: TOML files validated into frozen dataclasses.
+"""Experiment configuration: TOML files validated into the library's own option objects.
 
-Only the command line (:mod:`wiring.cli`) reads these files; the library itself takes keyword
-arguments. A config has a top-level ``seed`` and four sections::
+Only the command line (:mod:`wiring.cli`) reads these files; the library itself takes option
+objects and keyword arguments. A config has a top-level ``seed`` and four sections::
 
     seed = 0
 
@@ -9,8 +9,9 @@ arguments. A config has a top-level ``seed`` and four sections::
     name = "mnist1d"            # "mnist1d" | "digits" | "cifar10"
 
     [model]
+    formulation = "paper"       # "paper" | "original" (the authors' code) | a registered one
     dynamics = "static"         # "static" | "discrete" | "continuous"
-    selection = "dnw"           # "dnw" | "dnw-no-update" | "random"
+    selection = "dnw"           # "dnw" | "dnw-no-update" | "random" | a registered rule
     num_nodes = 800
     k = 32000
 
@@ -21,9 +22,17 @@ arguments. A config has a top-level ``seed`` and four sections::
     [analysis]
     every = 0                   # record graph metrics every N epochs (0: never)
 
-Every key is optional (defaults below). An unknown key, a value of the wrong type or a value out of
-range raises :class:`ConfigError` (a :class:`ValueError`) whose message starts with the dotted key,
-e.g. ``train.epochs: expected an integer >= 1, found 0``.
+The sections are option objects (:mod:`wiring.options`), not copies of them: ``[train]`` is
+:class:`wiring.train.TrainConfig` itself and ``[model]`` is :class:`ModelConfig`, the tiny
+classifier's :class:`~wiring.models.TinyClassifierSizes` plus which model, formulation, dynamics
+and selection rule. Their fields, defaults and ranges are declared once, there, and checked by one validator.
+
+Every key is optional (defaults as in those classes). An optional field (``step_size``,
+``pool_window``, ``weight_scale``, ``model.graph_seed``) is None when its key is left out, since TOML
+has no null. Older configs spelled None as ``0`` (``-1`` for ``graph_seed``); those are still read
+as None. An unknown key, a value of the wrong type or a value out of range raises
+:class:`ConfigError` (a :class:`ValueError`) whose message starts with the dotted key, e.g.
+``train.epochs: expected an integer >= 1, found 0``.
 
 Examples
 --------
@@ -33,21 +42,30 @@ Examples
 >>> loads("[train]\\nepoch = 2\\n")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
     ...
-wiring.config.ConfigError: train.epoch: unknown key; expected one of ...
+wiring.errors.ConfigError: train.epoch: unknown key; expected one of ...
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import tomllib
-import types
-import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from wiring.errors import ConfigError
+from wiring.options import (
+    TINY_DYNAMICS,
+    TINY_FORMULATION,
+    TINY_SELECTION,
+    Options,
+    TinyClassifierSizes,
+    TrainConfig,
+    from_mapping,
+    option,
+)
 
 __all__ = [
     "AnalysisConfig",
@@ -55,6 +73,7 @@ __all__ = [
     "DataConfig",
     "ExperimentConfig",
     "ModelConfig",
+    "TrainConfig",
     "TrainSection",
     "apply_overrides",
     "from_dict",
@@ -64,49 +83,8 @@ __all__ = [
 ]
 
 
-class ConfigError(ValueError):
-    """A configuration value that cannot be used; the message starts with the dotted key."""
-
-
-def _meta(
-    *,
-    min: float | None = None,
-    max: float | None = None,
-    min_exclusive: bool = False,
-    max_exclusive: bool = False,
-    choices: tuple[Any, ...] | None = None,
-) -> dict[str, Any]:
-    return {
-        "min": min,
-        "max": max,
-        "min_exclusive": min_exclusive,
-        "max_exclusive": max_exclusive,
-        "choices": choices,
-    }
-
-
-# torchdiffeq's solvers (listed here so that validating a config does not import torch).
-_ODE_METHODS = (
-    "dopri5",
-    "dopri8",
-    "bosh3",
-    "fehlberg2",
-    "adaptive_heun",
-    "euler",
-    "midpoint",
-    "heun3",
-    "rk4",
-    "explicit_adams",
-    "implicit_adams",
-)
-
-
-def _f(default: Any, **meta: Any) -> Any:
-    return field(default=default, metadata=_meta(**meta))
-
-
 @dataclass(frozen=True)
-class DataConfig:
+class DataConfig(Options):
     """``[data]``: which offline dataset to train on.
 
     Attributes
@@ -122,9 +100,16 @@ class DataConfig:
         runs with different ``seed`` differ only in their graph, weights and batch order).
     """
 
-    name: str = _f("mnist1d", choices=("mnist1d", "digits", "cifar10"))
+    name: str = option("mnist1d", choices=("mnist1d", "digits", "cifar10"))
     root: str = ""
-    seed: int = _f(0, min=0)
+    seed: int = option(0, min=0)
+
+    def cross_check(self) -> None:
+        if self.name == "cifar10" and not self.root:
+            raise ConfigError(
+                "root: expected the directory holding CIFAR-10's data_batch_*.bin and "
+                "test_batch.bin for name = 'cifar10', found nothing"
+            )
 
     def loader_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for :func:`wiring.data.load_dataset` besides the name."""
@@ -134,85 +119,53 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    """``[model]``: the tiny classifier of DNW section 3.1 and the sizes a smaller run overrides.
+class ModelConfig(TinyClassifierSizes):
+    """``[model]``: the tiny classifier of DNW section 3.1: its sizes, dynamics and selection rule.
 
-    The defaults are the paper's: 800 nodes, 32 inputs, the last 100 nodes as outputs, hidden
-    blocks of 192 (static), 5 steps (discrete), dopri5 at tolerance 1e-3 (continuous), k = 32,000
-    real edges.
-    See :func:`wiring.models.tiny_classifier` for the meaning of each key; ``graph_seed = -1`` (the
-    default) draws the random-graph baseline with the experiment's ``seed``; ``formulation =
-    "original"`` is the authors' code's computation instead of the paper's equations.
+    The sizes are the fields of :class:`~wiring.models.TinyClassifierSizes` (inherited: the same
+    defaults and ranges, the paper's 800 nodes, k = 32,000, ...). Added here: ``name`` (the model
+    family, ``"tiny_classifier"``), ``formulation``, ``dynamics``, ``selection`` (checked as
+    :func:`wiring.models.tiny_classifier` checks them) and a ``graph_seed`` that defaults to the
+    experiment's ``seed``. ``formulation = "original"`` is the computation of the DNW authors' code
+    instead of the paper's equations (docs/architecture.md lists the differences). ``k`` must fit
+    the candidate edges of the chosen formulation and dynamics.
     """
 
-    name: str = _f("tiny_classifier", choices=("tiny_classifier",))
-    formulation: str = _f("paper", choices=("paper", "original"))
-    dynamics: str = _f("static", choices=("static", "discrete", "continuous"))
-    selection: str = _f("dnw", choices=("dnw", "dnw-no-update", "random"))
-    num_nodes: int = _f(800, min=2)
-    num_inputs: int = _f(32, min=1)
-    num_outputs: int = _f(100, min=1)
-    block_size: int = _f(192, min=1)
-    k: int = _f(32_000, min=1)
-    steps: int = _f(5, min=1)
-    t1: float = _f(1.0, min=0.0, min_exclusive=True)
-    method: str = _f("dopri5", choices=_ODE_METHODS)
-    rtol: float = _f(1e-3, min=0.0, min_exclusive=True)
-    atol: float = _f(1e-3, min=0.0, min_exclusive=True)
-    adjoint: bool = False
-    step_size: float = _f(0.0, min=0.0)
-    stem_stride: int = _f(4, choices=(1, 2, 4))
-    norm: str = _f("instance", choices=("instance", "batch", "none"))
-    graph_seed: int = _f(-1, min=-1)
-    pool_window: int = _f(0, min=0)
-    weight_scale: float = _f(0.0, min=0.0)
+    name: str = option("tiny_classifier", choices=("tiny_classifier",))
+    formulation: str = option("paper", TINY_FORMULATION)
+    dynamics: str = option("static", TINY_DYNAMICS)
+    selection: str = option("dnw", TINY_SELECTION)
+    #: None (the default): the experiment's ``seed`` draws the random-graph baseline.
+    graph_seed: int | None = option(None, min=0, none_was=-1)
+
+    def cross_check(self) -> None:
+        super().cross_check()
+        self.check_k(self.dynamics, self.formulation)
+
+    def sizes(self, seed: int = 0) -> TinyClassifierSizes:
+        """The :class:`TinyClassifierSizes` of this section (``graph_seed`` None: ``seed``)."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(TinyClassifierSizes)}
+        if values["graph_seed"] is None:
+            values["graph_seed"] = seed
+        return TinyClassifierSizes(**values)
 
     def overrides(self, seed: int = 0) -> dict[str, Any]:
-        """Keyword arguments for :func:`wiring.models.tiny_classifier` (all keys but ``name``).
+        """Keyword arguments for :func:`wiring.models.tiny_classifier`: ``formulation``,
+        ``dynamics``, ``selection`` and the fields of :meth:`sizes`."""
+        return {
+            "formulation": self.formulation,
+            "dynamics": self.dynamics,
+            "selection": self.selection,
+            **dataclasses.asdict(self.sizes(seed)),
+        }
 
-        TOML has no null, so ``norm = "none"``, ``step_size = 0``, ``pool_window = 0`` and
-        ``weight_scale = 0`` mean None (the model's default), and ``graph_seed = -1`` means the
-        experiment's ``seed``.
-        """
-        out = dataclasses.asdict(self)
-        out.pop("name")
-        if out["norm"] == "none":
-            out["norm"] = None
-        for key in ("step_size", "pool_window", "weight_scale"):
-            if not out[key]:
-                out[key] = None
-        if out["graph_seed"] < 0:
-            out["graph_seed"] = seed
-        return out
+
+#: ``[train]`` is :class:`wiring.train.TrainConfig` itself (this name is kept for older code).
+TrainSection = TrainConfig
 
 
 @dataclass(frozen=True)
-class TrainSection:
-    """``[train]``: the fields of :class:`wiring.train.TrainConfig`, validated.
-
-    Defaults follow the paper's recipe (SGD, momentum 0.9, weight decay, cosine annealing from 0.1).
-    """
-
-    epochs: int = _f(10, min=1)
-    batch_size: int = _f(128, min=1)
-    optimizer: str = _f("sgd", choices=("sgd", "adam"))
-    lr: float = _f(0.1, min=0.0, min_exclusive=True)
-    momentum: float = _f(0.9, min=0.0, max=1.0, max_exclusive=True)
-    weight_decay: float = _f(5e-4, min=0.0)
-    nesterov: bool = False
-    scheduler: str = _f("cosine", choices=("cosine", "none"))
-    label_smoothing: float = _f(0.0, min=0.0, max=1.0, max_exclusive=True)
-    progress: bool = True
-
-    def to_train_config(self) -> Any:
-        """The :class:`wiring.train.TrainConfig` with these values (imports torch)."""
-        from wiring.train import TrainConfig
-
-        return TrainConfig(**dataclasses.asdict(self))
-
-
-@dataclass(frozen=True)
-class AnalysisConfig:
+class AnalysisConfig(Options):
     """``[analysis]``: graph metrics recorded during training.
 
     Attributes
@@ -222,11 +175,11 @@ class AnalysisConfig:
         metrics (0: never).
     """
 
-    every: int = _f(0, min=0)
+    every: int = option(0, min=0)
 
 
 @dataclass(frozen=True)
-class ExperimentConfig:
+class ExperimentConfig(Options):
     """A whole experiment: ``seed`` and the sections ``data``, ``model``, ``train``, ``analysis``.
 
     Attributes
@@ -235,141 +188,19 @@ class ExperimentConfig:
         Seeds the data split, the graph, the weights and the batch order.
     """
 
-    seed: int = _f(0, min=0)
+    seed: int = option(0, min=0)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    train: TrainSection = field(default_factory=TrainSection)
+    train: TrainConfig = field(default_factory=TrainConfig)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        """The resolved config as nested plain dicts (a run directory's ``config.toml``)."""
+        """The resolved config as nested plain dicts (a run directory's ``config.toml``).
+
+        Optional fields that are None are kept as None; :func:`wiring._io.dump_toml` leaves them
+        out, and reading the file back gives None again.
+        """
         return dataclasses.asdict(self)
-
-
-# ------------------------------------------------------------------------------------------------
-# validation
-
-
-def _type_name(tp: Any) -> str:
-    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
-        tp, getattr(tp, "__name__", str(tp))
-    )
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, Mapping):
-        return "a table"
-    return f"{value!r} ({type(value).__name__})"
-
-
-def _check_scalar(key: str, value: Any, tp: Any, meta: Mapping[str, Any]) -> Any:
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key}: expected true or false, found {_describe(value)}")
-    elif tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key}: expected an integer, found {_describe(value)}")
-    elif tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{key}: expected a number, found {_describe(value)}")
-        value = float(value)
-        if not math.isfinite(value):
-            raise ConfigError(f"{key}: expected a finite number, found {value!r}")
-    elif tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{key}: expected a string, found {_describe(value)}")
-    else:  # pragma: no cover - only the types above are used
-        raise TypeError(f"unsupported config field type {tp!r} for {key}")
-
-    choices = meta.get("choices")
-    if choices is not None and value not in choices:
-        shown = ", ".join(repr(c) for c in choices)
-        raise ConfigError(f"{key}: expected one of {shown}, found {value!r}")
-    lo, hi = meta.get("min"), meta.get("max")
-    if lo is not None or hi is not None:
-        lo_ok = lo is None or (value > lo if meta.get("min_exclusive") else value >= lo)
-        hi_ok = hi is None or (value < hi if meta.get("max_exclusive") else value <= hi)
-        if not (lo_ok and hi_ok):
-            parts = []
-            if lo is not None:
-                parts.append(f"{'>' if meta.get('min_exclusive') else '>='} {lo}")
-            if hi is not None:
-                parts.append(f"{'<' if meta.get('max_exclusive') else '<='} {hi}")
-            raise ConfigError(
-                f"{key}: expected {_type_name(tp)} {' and '.join(parts)}, found {value!r}"
-            )
-    return value
-
-
-def _build(cls: type, mapping: Any, prefix: str) -> Any:
-    where = prefix or "config"
-    if not isinstance(mapping, Mapping):
-        raise ConfigError(f"{where}: expected a table, found {_describe(mapping)}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for key in mapping:
-        if key not in fields:
-            known = ", ".join(sorted(fields))
-            raise ConfigError(
-                f"{prefix + '.' if prefix else ''}{key}: unknown key; expected one of {known}"
-            )
-    kwargs: dict[str, Any] = {}
-    for name, f in fields.items():
-        if name not in mapping:
-            continue
-        key = f"{prefix}.{name}" if prefix else name
-        tp = hints[name]
-        if isinstance(tp, types.UnionType):  # pragma: no cover - no optional fields today
-            raise TypeError(f"unsupported config field type {tp!r} for {key}")
-        if dataclasses.is_dataclass(tp):
-            kwargs[name] = _build(tp, mapping[name], key)
-        else:
-            kwargs[name] = _check_scalar(key, mapping[name], tp, f.metadata)
-    return cls(**kwargs)
-
-
-def _cross_check(cfg: ExperimentConfig) -> None:
-    m = cfg.model
-    if m.num_inputs + m.num_outputs > m.num_nodes:
-        raise ConfigError(
-            f"model.num_nodes: expected at least model.num_inputs + model.num_outputs = "
-            f"{m.num_inputs + m.num_outputs}, found {m.num_nodes}"
-        )
-    if m.formulation == "original":
-        rest = m.num_nodes - m.num_inputs
-        sizes = [m.num_inputs] + [m.block_size] * (rest // m.block_size)
-        sizes += [rest % m.block_size] if rest % m.block_size else []
-        if m.dynamics == "static" and m.num_outputs > sizes[-1]:
-            raise ConfigError(
-                f"model.num_outputs: the original static formulation keeps the outputs inside the "
-                f"last block of {sizes[-1]} nodes; expected at most {sizes[-1]}, found {m.num_outputs}"
-            )
-        forward = (m.num_nodes**2 - sum(s * s for s in sizes)) // 2
-        candidates = (
-            forward + sizes[-1] * m.num_outputs if m.dynamics == "static" else m.num_nodes**2
-        )
-    elif m.dynamics == "static":
-        if m.num_inputs + m.num_outputs == m.num_nodes:
-            sizes = [m.num_inputs, m.num_outputs]
-        else:
-            hidden = m.num_nodes - m.num_inputs - m.num_outputs
-            sizes = [m.num_inputs] + [m.block_size] * (hidden // m.block_size)
-            if hidden % m.block_size:
-                sizes.append(hidden % m.block_size)
-            sizes.append(m.num_outputs)
-        candidates = (m.num_nodes**2 - sum(s * s for s in sizes)) // 2
-    else:
-        candidates = m.num_nodes * (m.num_nodes - 1)  # complete digraph, no self-loops
-    if m.k > candidates:
-        raise ConfigError(
-            f"model.k: expected at most the {candidates} candidate edges of a {m.dynamics} graph "
-            f"with {m.num_nodes} nodes, found {m.k}"
-        )
-    if cfg.data.name == "cifar10" and not cfg.data.root:
-        raise ConfigError(
-            "data.root: expected the directory holding CIFAR-10's data_batch_*.bin and "
-            "test_batch.bin for data.name = 'cifar10', found nothing"
-        )
 
 
 def from_dict(mapping: Mapping[str, Any]) -> ExperimentConfig:
@@ -380,9 +211,7 @@ def from_dict(mapping: Mapping[str, Any]) -> ExperimentConfig:
     ConfigError
         For an unknown key, a wrong type or an out-of-range value; the message names the dotted key.
     """
-    cfg = _build(ExperimentConfig, mapping, "")
-    _cross_check(cfg)
-    return cfg
+    return from_mapping(ExperimentConfig, mapping)
 
 
 def parse_override(text: str) -> tuple[str, Any]:

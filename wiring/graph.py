@@ -19,11 +19,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from wiring._io import _atomic_open
+from wiring._topk import top_k_mask
 
 if TYPE_CHECKING:  # pragma: no cover
     import networkx as nx
 
-__all__ = ["HasGraph", "NeuralGraph"]
+__all__ = ["HasGraph", "NeuralGraph", "networkx_node_order"]
 
 FORMAT_NAME = "neural-wiring-graph"
 FORMAT_VERSION = 1
@@ -146,6 +147,28 @@ def _reachable(num_nodes: int, src: np.ndarray, dst: np.ndarray, start: np.ndarr
     order = breadth_first_order(adj, num_nodes, directed=True, return_predecessors=False)
     seen[order[order < num_nodes]] = True
     return seen
+
+
+def networkx_node_order(graph: nx.Graph) -> list[Any]:
+    """The order in which :meth:`NeuralGraph.from_networkx` numbers the nodes of a networkx graph.
+
+    Sorted labels when they can be compared with each other; otherwise (e.g. a mix of ``int`` and
+    ``str``) the graph's own node order, which is networkx's insertion order and the order
+    networkx itself uses in ``to_numpy_array``. One definition, shared by ``wiring.analysis``.
+
+    Examples
+    --------
+    >>> import networkx as nx
+    >>> networkx_node_order(nx.Graph([(3, 1), (2, 1)]))
+    [1, 2, 3]
+    >>> networkx_node_order(nx.Graph([("b", 1), (1, "a")]))  # int and str: insertion order
+    ['b', 1, 'a']
+    """
+    nodes = list(graph.nodes)
+    try:
+        return sorted(nodes)
+    except TypeError:
+        return nodes
 
 
 class NeuralGraph:
@@ -398,7 +421,8 @@ class NeuralGraph:
         Notes
         -----
         Ties in :math:`|w|` are broken by candidate index (the lower index wins), so exactly ``k``
-        edges are real even when weights tie.
+        edges are real even when weights tie. This is the package's one top-k rule
+        (:func:`wiring._topk.top_k_mask`), also used by the ``"dnw"`` selection of compiled modules.
 
         Examples
         --------
@@ -424,21 +448,20 @@ class NeuralGraph:
             mask = np.zeros(m, dtype=bool)
             for b, kb in given.items():
                 idx = np.flatnonzero(dst_block == b)
-                mask[idx[self._top_k_indices(np.abs(self._weight[idx]), kb, f"k[{b}]")]] = True
+                mask[idx] = self._top_k(np.abs(self._weight[idx]), kb, f"k[{b}]")
             return self.with_real(mask)
-        mask = np.zeros(m, dtype=bool)
-        mask[self._top_k_indices(np.abs(self._weight), k, "k")] = True
-        return self.with_real(mask)
+        return self.with_real(self._top_k(np.abs(self._weight), k, "k"))
 
     @staticmethod
-    def _top_k_indices(score: np.ndarray, k: Any, name: str) -> np.ndarray:
+    def _top_k(score: np.ndarray, k: Any, name: str) -> np.ndarray:
         m = score.shape[0]
         if isinstance(k, bool) or not isinstance(k, int | np.integer):
             raise ValueError(f"{name}: expected an int in [0, {m}], found {_describe(k)}")
         if not 0 <= k <= m:
             raise ValueError(f"{name}: expected an int in [0, {m}] (the candidates), found {k}")
-        # A stable sort of -score keeps the lower candidate index first among ties.
-        return np.argsort(-score, kind="stable")[: int(k)]
+        # The package's one top-k rule (lower candidate index wins among ties), shared with the
+        # torch selection rules.
+        return top_k_mask(score, int(k))
 
     # ------------------------------------------------------------------ views
     def adjacency(self, real_only: bool = True) -> sp.csr_array:
@@ -489,11 +512,24 @@ class NeuralGraph:
     def from_networkx(cls, graph: nx.Graph) -> NeuralGraph:
         """Build a graph from networkx.
 
-        Nodes are taken in sorted order and renumbered ``0 .. n-1``. Node attributes ``block``
-        (default 0) and ``role`` (``input``/``output``/``input+output``) are read; edge attributes
-        ``weight`` (default 1.0) and ``real`` (default True). The graph attributes ``inputs`` and
+        Nodes are numbered ``0 .. n-1`` in :func:`networkx_node_order` (sorted labels; the graph's
+        own order when the labels cannot be compared). Node attributes ``block`` (default 0) and
+        ``role`` (``input``/``output``/``input+output``) are read; edge attributes ``weight``
+        (default 1.0) and ``real`` (default True). The graph attributes ``inputs`` and
         ``outputs``, when present, give the role order (as written by :meth:`to_networkx`).
-        An undirected graph gives both directions of every edge.
+        An undirected graph gives both directions of every edge. Parallel edges of a multigraph
+        become one candidate whose weight is their sum (as networkx's ``to_scipy_sparse_array``
+        adds them) and which is real if any of them is.
+
+        Examples
+        --------
+        >>> import networkx as nx
+        >>> g = nx.MultiDiGraph([("b", "a"), ("b", "a"), ("a", "c")])
+        >>> ng = NeuralGraph.from_networkx(g)  # nodes a, b, c -> 0, 1, 2
+        >>> ng.adjacency().toarray()
+        array([[0., 0., 1.],
+               [2., 0., 0.],
+               [0., 0., 0.]])
         """
         import networkx as nx
 
@@ -501,18 +537,23 @@ class NeuralGraph:
             raise ValueError(
                 f"graph: expected a networkx Graph or DiGraph, found {_describe(graph)}"
             )
-        try:
-            nodes = sorted(graph.nodes)
-        except TypeError as exc:
-            raise ValueError("graph: expected sortable node labels") from exc
+        nodes = networkx_node_order(graph)
         index = {u: i for i, u in enumerate(nodes)}
         edges = list(graph.edges(data=True))
         if not graph.is_directed():
             edges = edges + [(v, u, d) for u, v, d in edges if u != v]
-        src = [index[u] for u, _, _ in edges]
-        dst = [index[v] for _, v, _ in edges]
-        weight = [d.get("weight", 1.0) for _, _, d in edges]
-        real = [bool(d.get("real", True)) for _, _, d in edges]
+        src = np.asarray([index[u] for u, _, _ in edges], dtype=np.int64)
+        dst = np.asarray([index[v] for _, v, _ in edges], dtype=np.int64)
+        try:
+            weight = np.asarray([d.get("weight", 1.0) for _, _, d in edges], dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"weight: expected numeric edge weights ({exc})") from None
+        real = np.asarray([bool(d.get("real", True)) for _, _, d in edges], dtype=bool)
+        if graph.is_multigraph() and src.size:
+            keys, inverse = np.unique(src * len(nodes) + dst, return_inverse=True)
+            weight = np.bincount(inverse, weights=weight, minlength=keys.size)
+            real = np.bincount(inverse, weights=real, minlength=keys.size) > 0
+            src, dst = np.divmod(keys, len(nodes))
         blocks = [graph.nodes[u].get("block", 0) for u in nodes]
         if "inputs" in graph.graph and "outputs" in graph.graph:
             inputs = [index[u] for u in graph.graph["inputs"]]
@@ -522,14 +563,14 @@ class NeuralGraph:
             inputs = [i for i, r in enumerate(role) if r in ("input", "input+output")]
             outputs = [i for i, r in enumerate(role) if r in ("output", "input+output")]
         return cls(
-            np.asarray(src, dtype=np.int64),
-            np.asarray(dst, dtype=np.int64),
-            np.asarray(weight, dtype=np.float64),
+            src,
+            dst,
+            weight,
             num_nodes=len(nodes),
             blocks=blocks,
             inputs=inputs,
             outputs=outputs,
-            real=np.asarray(real, dtype=bool),
+            real=real,
         )
 
     # ------------------------------------------------------------------ files

@@ -280,3 +280,59 @@ def test_saturation_time_edge_cases() -> None:
     assert saturation_time(nx.complete_graph(6), 0.2) == math.inf  # λ2 has multiplicity 5
     with pytest.raises(ValueError, match="tol"):
         saturation_time(nx.path_graph(3), 0.5, tol=0.0)
+
+
+def test_dense_size_limit_points_to_what_works_for_large_graphs() -> None:
+    import scipy.sparse as sp
+
+    from wiring.analysis.spectral import HEAT_KERNEL_MAX_NODES
+
+    n = HEAT_KERNEL_MAX_NODES + 1
+    path = sp.diags_array(np.ones(n - 1), offsets=1, shape=(n, n), format="csr")
+    with pytest.raises(ValueError, match="method='sparse'") as info:
+        scree(path, 1.0, 0.1, method="dense")
+    assert "heat_signature" not in str(info.value)  # it computes no scree
+    with pytest.raises(ValueError, match="method='sparse'"):
+        heat_signature(path, 1.0, sources=[0], method="dense")
+    with pytest.raises(ValueError, match="heat_signature"):
+        heat_kernel(path, 1.0)
+
+
+def test_chebyshev_coefficients_sum_to_the_exponential_at_the_ends() -> None:
+    from wiring.analysis._numerics import _chebyshev_heat_coefficients
+
+    for z in (0.0, 0.3, 5.0, 400.0):
+        c = _chebyshev_heat_coefficients(z, 1e-14)
+        k = np.arange(c.size)
+        # Σ c_k T_k(x) = e^{-z(1 + x)}; T_k(1) = 1, T_k(-1) = (-1)^k, T_k(0) = cos(k π / 2)
+        assert c.sum() == pytest.approx(np.exp(-2 * z), abs=1e-13)
+        assert (c * (-1.0) ** k).sum() == pytest.approx(1.0, abs=1e-13)
+        assert (c * np.cos(k * np.pi / 2)).sum() == pytest.approx(np.exp(-z), abs=1e-13)
+
+
+def test_sparse_heat_signature_at_large_times_matches_expm_multiply() -> None:
+    import scipy.sparse.linalg as spla
+
+    g = weighted_graph(300, 0.03, 7)
+    sources = np.array([0, 5])
+    a = np.zeros(300)
+    a[sources] = 1.0
+    lap = laplacian(g)
+    times = np.array([0.0, 1e-9, 40.0, 400.0])
+    s = heat_signature(g, times, sources=sources, method="sparse")
+    for i, t in enumerate(times):
+        np.testing.assert_allclose(s[:, i], spla.expm_multiply(-t * lap, a), atol=1e-10)
+    np.testing.assert_allclose(s.sum(axis=0), 2.0, atol=1e-10)  # heat is conserved
+
+
+def test_algebraic_connectivity_reuses_the_scree_eigensolve() -> None:
+    a = random_dag(2500, 15000, 3)
+    alone = algebraic_connectivity(a, method="sparse")
+    from wiring.analysis._graphs import as_graph
+
+    g = as_graph(a)
+    scree(g, 1.0, 0.1, method="sparse")
+    assert any(k.startswith("smallest-eigs") for k in g._cache)
+    assert algebraic_connectivity(g, method="sparse") == pytest.approx(alone, rel=1e-9)
+    lam = np.linalg.eigvalsh(dense_laplacian(np.maximum(np.abs(a), np.abs(a).T)))
+    assert alone == pytest.approx(lam[1], rel=1e-8)

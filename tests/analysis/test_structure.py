@@ -76,10 +76,27 @@ def test_clustering_of_directed_input_uses_the_undirected_view() -> None:
     assert average_clustering(a) == pytest.approx(nx.average_clustering(und), rel=1e-12)
 
 
-def test_triangle_count_in_small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("light_width", "batch"), [(48, 2_000_000), (0, 2_000_000), (3, 7), (0, 1)]
+)
+def test_triangle_count_through_both_paths_and_small_batches(
+    monkeypatch: pytest.MonkeyPatch, light_width: int, batch: int
+) -> None:
+    # light (padded table) and heavy (listed wedges) nodes, batches down to one node at a time
     g = nx.powerlaw_cluster_graph(200, 5, 0.5, seed=4)
-    monkeypatch.setattr(structure, "_TRIANGLE_CHUNK_ENTRIES", 50)
+    g.add_edges_from((0, v) for v in range(100, 200))  # a hub
+    monkeypatch.setattr(structure, "_LIGHT_WIDTH", light_width)
+    monkeypatch.setattr(structure, "_WEDGE_BATCH", batch)
     assert clustering(g) == pytest.approx(nx.transitivity(g), rel=1e-12)
+    assert average_clustering(g) == pytest.approx(nx.average_clustering(g), rel=1e-12)
+    tri, _ = structure._triangles(structure.as_graph(g))
+    assert tri.tolist() == [nx.triangles(g)[v] for v in sorted(g)]
+
+
+def test_triangle_count_with_few_filter_slots(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a tiny Bloom filter passes nearly every wedge: the exact check alone must decide
+    monkeypatch.setattr(structure, "_FILTER_SLOTS_PER_EDGE", 1 / 64)
+    g = nx.gnp_random_graph(120, 0.15, seed=2)
     assert average_clustering(g) == pytest.approx(nx.average_clustering(g), rel=1e-12)
 
 
@@ -149,11 +166,11 @@ def test_summary_keys_values_and_json() -> None:
     assert s["average_clustering"] == pytest.approx(nx.average_clustering(g))
     assert s["average_shortest_path_length"] == pytest.approx(nx.average_shortest_path_length(g))
     assert s["average_shortest_path_length_samples"] == 100
-    assert graph_info(g) == {
-        "num_nodes": 100,
-        "num_edges": g.number_of_edges(),
-        "num_components": nx.number_connected_components(g),
-    }
+    info = graph_info(g)
+    assert info["nodes"] == 100
+    assert info["edges"] == info["candidates"] == g.number_of_edges()
+    assert info["components"] == nx.number_connected_components(g)
+    assert info["directed"] is False
     json.dumps(s, allow_nan=False)
 
 
@@ -168,4 +185,28 @@ def test_summary_of_neural_graph() -> None:
     assert s["average_shortest_path_length"] == pytest.approx(
         nx.average_shortest_path_length(cycle)
     )
-    assert graph_info(ng)["num_edges"] == 4
+    assert graph_info(ng)["edges"] == 4
+
+
+def test_wiring_info_and_the_report_share_one_graph_info() -> None:
+    import wiring.analysis.report as report
+    import wiring.cli as cli
+
+    assert cli.graph_info is graph_info
+    assert report.graph_info is graph_info
+
+
+@pytest.mark.parametrize("directed", [False, True])
+def test_bit_parallel_bfs_in_several_batches_matches_networkx(
+    monkeypatch: pytest.MonkeyPatch, directed: bool
+) -> None:
+    # 150 + 40 nodes, two components plus isolated nodes; batches of 64 sources (3 batches, the
+    # last one partial), so both BFS directions (top-down, bottom-up) and word edges are used
+    g = nx.gnp_random_graph(150, 0.03, seed=11, directed=directed)
+    g.add_edges_from(nx.path_graph(range(150, 185)).edges)
+    g.add_nodes_from(range(185, 190))
+    monkeypatch.setattr(structure, "_BFS_BITSET_WORDS", 1)
+    dist = dict(nx.all_pairs_shortest_path_length(g))
+    lengths = [d for u, row in dist.items() for v, d in row.items() if u != v]
+    expected = sum(lengths) / len(lengths)
+    assert average_shortest_path_length(g, directed=directed) == pytest.approx(expected, rel=1e-12)

@@ -254,21 +254,96 @@ def test_analyze_calls_the_report(tmp_path, capsys, monkeypatch):
 # --------------------------------------------------------------------------------------- demo
 
 
-def test_demo_writes_results(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(cli, "DEMO_MODEL", {**TINY_MODEL, "k": 30, "stem_stride": 4, "steps": 2})
-    rows = cli.run_demo(tmp_path / "demo", epochs=1, progress=False, dynamics=("static",))
-    saved = json.loads((tmp_path / "demo" / "results.json").read_text())
-    assert saved == rows
-    assert [(r["dynamics"], r["selection"]) for r in rows] == [
-        ("static", "dnw"),
-        ("static", "random"),
-    ]
-    for r in rows:
-        assert set(r) == {"dynamics", "selection", "test_accuracy", "edges", "params", "seconds"}
-        assert 0.0 <= r["test_accuracy"] <= 1.0
-        assert r["edges"] == 30 and r["seconds"] > 0
-    assert rows[0]["params"] == rows[1]["params"]  # same k, same node ops, same stem and head
-    table = cli.format_table(rows)
-    assert "static" in table and "random" in table
-    # A second demo into the same directory replaces the earlier runs.
-    cli.run_demo(tmp_path / "demo", epochs=1, progress=False, dynamics=("static",))
+def test_demo_command_runs_the_library_demo(tmp_path, capsys, monkeypatch):
+    import wiring.demo
+
+    calls = []
+
+    def fake_run_demo(out, *, epochs, seed, progress):
+        calls.append((Path(out), epochs, seed, progress))
+        return [
+            {
+                "dynamics": "static",
+                "selection": s,
+                "test_accuracy": a,
+                "edges": 3,
+                "params": 9,
+                "seconds": 1.0,
+            }
+            for s, a in (("dnw", 0.5), ("random", 0.25))
+        ]
+
+    monkeypatch.setattr(wiring.demo, "run_demo", fake_run_demo)
+    code, out, err = _run(capsys, "demo", "--out", str(tmp_path / "d"), "--no-progress")
+    assert code == 0, err
+    assert calls == [(tmp_path / "d", None, 0, False)]  # None: the recipe's epochs
+    assert "0.500" in out and "0.250" in out
+    assert str(tmp_path / "d" / "report.html") in out
+    code, _, err = _run(capsys, "demo", "--epochs", "0")
+    _assert_user_error(code, err, "--epochs")
+
+
+# ------------------------------------------------------------------ user errors and bugs
+
+
+def test_bad_input_files_are_one_line(tmp_path, capsys):
+    (tmp_path / "g.txt").write_text("not a graph")
+    code, _, err = _run(capsys, "analyze", str(tmp_path / "g.txt"))
+    _assert_user_error(code, err, "expected a graph .npz file or a run directory")
+    (tmp_path / "bad.npz").write_bytes(b"PK not really a zip")
+    code, _, err = _run(capsys, "analyze", str(tmp_path / "bad.npz"))
+    _assert_user_error(code, err, "bad.npz")
+    good = NeuralGraph([0], [1], [1.0], num_nodes=2, inputs=[0], outputs=[1])
+    good.save(tmp_path / "good.npz")
+    code, _, err = _run(capsys, "analyze", str(tmp_path / "good.npz"), "--reference", str(tmp_path))
+    _assert_user_error(code, err, "reference graph not found", "graph.npz")
+
+
+def test_resume_with_other_settings_is_one_line(tmp_path, tiny_config, capsys):
+    run = str(tmp_path / "run")
+    assert _run(capsys, "train", str(tiny_config), "--out", run)[0] == 0
+    code, _, err = _run(
+        capsys, "train", str(tiny_config), "--out", run, "--resume", "--set", "train.lr=0.5"
+    )
+    _assert_user_error(code, err, "resume", "lr (checkpoint 0.1, now 0.5)")
+
+
+def test_a_type_error_from_our_code_keeps_its_traceback(tmp_path, tiny_config, monkeypatch):
+    import wiring.models
+
+    def buggy(**kwargs):
+        raise TypeError("unsupported operand type(s) for +: 'int' and 'str'")
+
+    monkeypatch.setattr(wiring.models, "tiny_classifier", buggy)
+    with pytest.raises(TypeError, match="unsupported operand"):
+        cli.main(["train", str(tiny_config), "--out", str(tmp_path / "run")])
+
+
+def test_a_value_error_during_training_keeps_its_traceback(tmp_path, tiny_config, monkeypatch):
+    from wiring.train import Trainer
+
+    def buggy(self):
+        raise ValueError("operands could not be broadcast together with shapes (3,) (4,)")
+
+    monkeypatch.setattr(Trainer, "fit", buggy)
+    with pytest.raises(ValueError, match="broadcast"):
+        cli.main(["train", str(tiny_config), "--out", str(tmp_path / "run")])
+
+
+def test_a_bug_in_the_analysis_keeps_its_traceback(tmp_path, monkeypatch):
+    report = pytest.importorskip("wiring.analysis.report")
+
+    def buggy(target, *, reference=None, out=None):
+        raise TypeError("'NoneType' object is not subscriptable")
+
+    monkeypatch.setattr(report, "analyze", buggy)
+    NeuralGraph([0], [1], [1.0], num_nodes=2, inputs=[0], outputs=[1]).save(tmp_path / "g.npz")
+    with pytest.raises(TypeError, match="subscriptable"):
+        cli.main(["analyze", str(tmp_path / "g.npz")])
+
+
+def test_disk_errors_are_one_line(tmp_path, tiny_config, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the run directory should go")
+    code, _, err = _run(capsys, "train", str(tiny_config), "--out", str(blocker / "run"))
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -164,18 +164,134 @@ def test_overrides_apply_and_are_validated():
         config.loads("seed = 1\n", overrides=["seed.x=3"])
 
 
-def test_model_overrides_map_toml_defaults_to_none_and_seed():
+def test_model_section_is_the_tiny_classifier_sizes_plus_the_choices():
+    from wiring.models import TinyClassifierSizes
+
+    # One list of fields: [model] inherits every field of TinyClassifierSizes (same defaults and
+    # ranges) and adds which model, formulation, dynamics and selection rule.
+    assert issubclass(config.ModelConfig, TinyClassifierSizes)
+    sizes = {f.name: f for f in dataclasses.fields(TinyClassifierSizes)}
+    model = {f.name: f for f in dataclasses.fields(config.ModelConfig)}
+    assert set(model) - set(sizes) == {"name", "formulation", "dynamics", "selection"}
+    for name, f in sizes.items():
+        if name != "graph_seed":  # the config's default is the experiment's seed
+            assert model[name].default == f.default, name
+    # [train] is TrainConfig itself.
+    from wiring.train import TrainConfig
+
+    assert config.TrainSection is TrainConfig
+    assert isinstance(config.loads("[train]\nepochs = 3\n").train, TrainConfig)
+
+
+def test_optional_model_keys_are_none_when_left_out():
     cfg = config.loads('seed = 5\n[model]\nnorm = "none"\n')
     kw = cfg.model.overrides(cfg.seed)
-    assert kw["norm"] is None and kw["step_size"] is None and kw["pool_window"] is None
-    assert kw["weight_scale"] is None and kw["graph_seed"] == 5
-    kw = config.loads("[model]\ngraph_seed = 2\nstep_size = 0.25\n").model.overrides(5)
-    assert kw["graph_seed"] == 2 and kw["step_size"] == 0.25
+    assert kw["norm"] == "none"
+    assert kw["step_size"] is None and kw["pool_window"] is None and kw["weight_scale"] is None
+    assert kw["graph_seed"] == 5  # left out: the experiment's seed
+    kw = config.loads(
+        "[model]\ngraph_seed = 2\nstep_size = 0.25\npool_window = 3\n"
+    ).model.overrides(5)
+    assert (kw["graph_seed"], kw["step_size"], kw["pool_window"]) == (2, 0.25, 3)
     from wiring.models import TinyClassifierSizes
 
     assert set(kw) - {"dynamics", "selection", "formulation"} == {
         f.name for f in dataclasses.fields(TinyClassifierSizes)
     }
+
+
+def test_older_configs_spelling_none_as_zero_still_load():
+    old = "[model]\nstep_size = 0\npool_window = 0\nweight_scale = 0.0\ngraph_seed = -1\n"
+    m = config.loads("seed = 4\n" + old).model
+    assert (m.step_size, m.pool_window, m.weight_scale, m.graph_seed) == (None, None, None, None)
+    assert m.sizes(4).graph_seed == 4
+    # Only the exact old spelling means None; other values out of range are refused.
+    with pytest.raises(ConfigError, match=r"^model\.pool_window: expected an integer >= 1 or None"):
+        config.loads("[model]\npool_window = -2\n")
+    with pytest.raises(ConfigError, match=r"^model\.graph_seed: expected an integer >= 0 or None"):
+        config.loads("[model]\ngraph_seed = -3\n")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "seed = 2\n[model]\nk = 123\n",
+        "[model]\nstep_size = 0.5\npool_window = 2\ngraph_seed = 7\nweight_scale = 0.1\n",
+        '[model]\nnorm = "none"\n[data]\nname = "digits"\n[train]\nnesterov = true\n',
+    ],
+)
+def test_resolved_config_round_trips_through_toml(text):
+    from wiring._io import dump_toml
+
+    cfg = config.loads(text)
+    written = dump_toml(cfg.to_dict())
+    assert "None" not in written and "null" not in written
+    assert config.from_dict(tomllib.loads(written)) == cfg
+
+
+def test_ode_methods_are_torchdiffeq_s_own():
+    import importlib
+
+    import torch
+
+    import wiring
+    from wiring import generators
+
+    solvers = set(importlib.import_module("torchdiffeq._impl.odeint").SOLVERS)
+    # The three that the hand-kept copy lacked pass both the config and compile.
+    for method in ("heun2", "fixed_adams", "scipy_solver"):
+        assert method in solvers
+        assert config.loads(f'[model]\nmethod = "{method}"\n').model.method == method
+    g = generators.complete_digraph(4, inputs=[0], outputs=[3], seed=0)
+    model = wiring.compile(g, dynamics="continuous", spatial_dims=0, method="heun2", norm=None)
+    assert model(torch.ones(2, 1)).shape == (2, 1)
+    # And an unknown name is refused by both with the same list.
+    with pytest.raises(ConfigError) as from_config:
+        config.loads('[model]\nmethod = "leapfrog"\n')
+    with pytest.raises(ValueError) as from_compile:
+        wiring.compile(g, dynamics="continuous", method="leapfrog")
+    listed = ", ".join(repr(m) for m in sorted(solvers))
+    assert listed in str(from_config.value) and listed in str(from_compile.value)
+
+
+def test_selection_names_come_from_the_registry(monkeypatch):
+    from wiring.models import tiny_classifier
+    from wiring.nn import selection as sel
+
+    assert "fixed" in sel.SELECTIONS  # used by the tiny classifier's "random" baseline only
+    with pytest.raises(ConfigError, match=r"^model\.selection: expected one of .*found 'fixed'"):
+        config.loads('[model]\nselection = "fixed"\n')
+    with pytest.raises(ConfigError, match="lottery"):
+        config.loads('[model]\nselection = "lottery"\n')
+
+    class Lottery(sel.TopK):  # a user rule: as DNW's top-k, registered under another name
+        name = "lottery"
+
+    monkeypatch.setitem(sel.SELECTIONS, "lottery", Lottery)
+    assert config.loads('[model]\nselection = "lottery"\n').model.selection == "lottery"
+    model = tiny_classifier(
+        selection="lottery", spatial_dims=0, in_channels=3, num_classes=2, **SMALL_MODEL
+    )
+    assert isinstance(model.graph_module.selection, Lottery)
+    assert model.graph().num_edges == SMALL_MODEL["k"]
+
+
+SMALL_MODEL = {"num_nodes": 12, "num_inputs": 2, "num_outputs": 2, "block_size": 4, "k": 10}
+
+
+def test_config_and_options_import_no_torch():
+    # Checking the model's `method` and `selection` reads torch-side registries (torchdiffeq's
+    # solver table, the selection rules); importing, and the other option objects, do not.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, wiring.config, wiring.options, wiring.errors; "
+        "wiring.options.TrainConfig(epochs=2); wiring.config.DataConfig(seed=1); "
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_apply_overrides_leaves_the_input_alone():
@@ -197,25 +313,6 @@ def test_load_file(tmp_path):
         config.load(path)
 
 
-def test_to_dict_round_trips_through_toml():
-    from wiring._io import dump_toml
-
-    cfg = config.loads("seed = 2\n[model]\nk = 123\n")
-    assert config.from_dict(tomllib.loads(dump_toml(cfg.to_dict()))) == cfg
-
-
-def test_train_section_matches_train_config():
-    from wiring.train import TrainConfig
-
-    section = config.loads("[train]\nepochs = 3\nlr = 0.01\n").train
-    tc = section.to_train_config()
-    assert isinstance(tc, TrainConfig)
-    assert {f.name for f in dataclasses.fields(TrainConfig)} == {
-        f.name for f in dataclasses.fields(section)
-    }
-    assert (tc.epochs, tc.lr) == (3, 0.01)
-
-
 @pytest.mark.parametrize(
     "name",
     [
@@ -233,3 +330,9 @@ def test_example_configs_are_valid(name):
     assert cfg.model.dynamics == dynamics
     assert cfg.model.selection == ("random" if name.endswith("_random") else "dnw")
     assert cfg.data.name == "mnist1d"
+    # The demo's recipe, exactly: `wiring train` on this file with seed 0 is the demo's run.
+    from wiring.recipes import DEMO_MODEL, DEMO_TRAIN
+
+    assert cfg.seed == 0
+    assert cfg.model.sizes(cfg.seed) == DEMO_MODEL
+    assert cfg.train == DEMO_TRAIN

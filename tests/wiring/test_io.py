@@ -193,10 +193,16 @@ def test_dump_toml_numpy_scalars() -> None:
     assert tomllib.loads(text) == {"i": 3, "f": 0.5, "b": True}
 
 
+def test_dump_toml_leaves_none_out_of_tables() -> None:
+    # TOML has no null: an optional option that is None is left out, and reads back as missing.
+    text = dump_toml({"seed": None, "model": {"k": 3, "step_size": None}, "x": {"y": None}})
+    assert tomllib.loads(text) == {"model": {"k": 3}, "x": {}}
+
+
 @pytest.mark.parametrize(
     ("mapping", "error", "match"),
     [
-        ({"a": {"b": None}}, TypeError, r"a\.b.*null"),
+        ({"a": {"b": [1, None]}}, TypeError, r"a\.b\[1\].*null"),
         ({1: 2}, TypeError, "keys must be str"),
         ({"a": [object()]}, TypeError, r"a\[0\]"),
         ({"a": 2**63}, ValueError, "64-bit"),

@@ -20,6 +20,7 @@ from wiring import config as wconfig
 from wiring.models import (
     CenterPoolHead,
     OriginalPoolHead,
+    TinyClassifierSizes,
     load_original_state_dict,
     tiny_classifier,
     tiny_classifier_graph,
@@ -88,6 +89,9 @@ def test_loaded_original_matches_reference(dynamics, selection):
         ours.graph_module.solver_options = {"step_size": 1.0}  # the reference: one RK4 step
     state = {f"module.{key}": v for key, v in ref.state_dict().items()}  # as nn.DataParallel saves
     load_original_state_dict(ours, state)
+    if selection == "random":  # a stored mask: the weights off it are exactly 0 once loaded
+        off = ~ours.graph_module.selection.real
+        assert off.any() and (ours.graph_module.weight.detach()[off] == 0).all()
     ours.eval()
     x = torch.randn(5, 3, 16, 16)
     y = torch.randint(0, 10, (5,))
@@ -225,6 +229,36 @@ def test_formulation_is_refused_when_unknown_and_original_static_needs_outputs_i
         tiny_classifier(
             formulation="original", num_nodes=24, num_inputs=4, num_outputs=8, block_size=5, k=10
         )
+    # the config refuses it too, naming the dotted key (blocks 4 | 5 5 5 5: the last holds 5)
+    with pytest.raises(wconfig.ConfigError, match=re.escape("model.num_outputs: the original")):
+        wconfig.loads(
+            "[model]\nformulation = 'original'\nnum_nodes = 24\nnum_inputs = 4\n"
+            "num_outputs = 8\nblock_size = 5\nk = 10\n"
+        )
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [SIZES, {"num_nodes": 30, "num_inputs": 3, "num_outputs": 4, "block_size": 7}],
+)
+@pytest.mark.parametrize("dynamics", ["static", "discrete", "continuous"])
+def test_original_candidate_count_is_the_one_k_check(sizes, dynamics):
+    """``num_candidates(dynamics, "original")`` counts the original graph; checked by brute force."""
+    s = TinyClassifierSizes(**sizes)
+    n, count = s.num_nodes, s.num_candidates(dynamics, "original")
+    assert count == tiny_classifier_graph(dynamics, formulation="original", **sizes).num_candidates
+    if dynamics == "static":  # blocks of block_size after the inputs; outputs in the last one
+        rest = np.arange(n - s.num_inputs) // s.block_size + 1
+        block = np.concatenate([np.zeros(s.num_inputs, dtype=int), rest])
+        last, is_out = block.max(), np.arange(n) >= n - s.num_outputs
+        u, v = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+        usable = (block[u] < block[v]) | ((block[u] == last) & (block[v] == last) & is_out[v])
+        assert count == int(usable.sum())
+    else:
+        assert count == n * n  # their n x n matrix, diagonal included
+    TinyClassifierSizes(**sizes, k=count).check_k(dynamics, "original")
+    with pytest.raises(wconfig.ConfigError, match=f"k: expected at most the {count} candidate"):
+        TinyClassifierSizes(**sizes, k=count + 1).check_k(dynamics, "original")
 
 
 def test_load_refuses_a_mismatching_state_dict():
@@ -296,8 +330,23 @@ def test_a_registered_formulation_is_used_by_tiny_classifier():
     register_formulation(Formulation("test-paper-copy", graph, _paper_build))
     try:
         model = _ours("static", "dnw", 50, formulation="test-paper-copy")
-        assert calls == ["static"] and isinstance(model.head, CenterPoolHead)
+        # no closed-form count given: k is checked on the built graph, then the model is built
+        assert calls == ["static", "static"] and isinstance(model.head, CenterPoolHead)
+        # the config reads the registry too, and refuses the same k as the model
+        toml = "[model]\nformulation = 'test-paper-copy'\n" + "".join(
+            f"{key} = {value}\n" for key, value in SIZES.items()
+        )
+        assert wconfig.loads(toml + "k = 50\n").model.formulation == "test-paper-copy"
+        # 4 | 10 | 4 | 6 blocks (paper static): (24² - 16 - 100 - 16 - 36) / 2 = 204 candidates
+        with pytest.raises(wconfig.ConfigError) as from_config:
+            wconfig.loads(toml + "k = 205\n")
+        with pytest.raises(wconfig.ConfigError) as from_model:
+            _ours("static", "dnw", 205, formulation="test-paper-copy")
+        assert str(from_config.value) == f"model.{from_model.value}"
+        assert "at most the 204 candidate edges" in str(from_model.value)
     finally:
         del FORMULATIONS["test-paper-copy"]
+    with pytest.raises(ValueError, match="formulation"):
+        _ours("static", "dnw", 50, formulation="test-paper-copy")
     with pytest.raises(TypeError, match="Formulation"):
         register_formulation("original")

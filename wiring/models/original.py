@@ -23,9 +23,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from wiring.errors import ConfigError
 from wiring.graph import NeuralGraph
 from wiring.models.parts import _SPATIAL, GraphClassifier, _check_choice, _check_int, stem
-from wiring.models.tiny import Formulation, TinyClassifierSizes, register_formulation
+from wiring.models.tiny import Formulation, register_formulation
+from wiring.options import TINY_DYNAMICS, TinyClassifierSizes, check
 
 __all__ = ["OriginalPoolHead", "load_original_state_dict", "original_blocks", "original_graph"]
 
@@ -40,7 +42,8 @@ ORIGINAL_DYNAMICS = {
 def original_blocks(sizes: TinyClassifierSizes) -> list[int]:
     """Static block sizes of the authors' code: the inputs, then ``block_size`` chunks of the rest.
 
-    The outputs (the last ``num_outputs`` nodes) must fit in the last chunk.
+    The outputs (the last ``num_outputs`` nodes) must fit in the last chunk; a
+    :class:`~wiring.errors.ConfigError` naming ``num_outputs`` says when they do not.
 
     >>> original_blocks(TinyClassifierSizes())
     [32, 192, 192, 192, 192]
@@ -50,7 +53,7 @@ def original_blocks(sizes: TinyClassifierSizes) -> list[int]:
     if rest % sizes.block_size:
         out.append(rest % sizes.block_size)
     if sizes.num_outputs > out[-1]:
-        raise ValueError(
+        raise ConfigError(
             f"num_outputs: the original static formulation keeps the outputs inside the last block "
             f"({out[-1]} nodes with num_nodes={sizes.num_nodes}, num_inputs={sizes.num_inputs}, "
             f"block_size={sizes.block_size}); expected at most {out[-1]}, found {sizes.num_outputs}"
@@ -77,7 +80,7 @@ def original_graph(dynamics: str, sizes: TinyClassifierSizes) -> NeuralGraph:
     >>> original_blocks(s), original_graph("static", s).num_candidates
     ([2, 3, 3], 27)
     """
-    _check_choice("dynamics", dynamics, tuple(ORIGINAL_DYNAMICS))
+    check("dynamics", dynamics, str, TINY_DYNAMICS)
     n = sizes.num_nodes
     inputs = np.arange(sizes.num_inputs)
     outputs = np.arange(n - sizes.num_outputs, n)
@@ -178,7 +181,23 @@ def _original_build(
     )
 
 
-register_formulation(Formulation("original", original_graph, _original_build))
+def _original_num_candidates(dynamics: str, sizes: TinyClassifierSizes) -> int:
+    """Candidates of :func:`original_graph` (formula in ``TinyClassifierSizes.num_candidates``).
+
+    >>> s = TinyClassifierSizes(num_nodes=8, num_inputs=2, num_outputs=2, block_size=3)
+    >>> _original_num_candidates("static", s), _original_num_candidates("continuous", s)
+    (27, 64)
+    """
+    n = sizes.num_nodes
+    if dynamics != "static":
+        return n * n
+    blocks = original_blocks(sizes)
+    return (n * n - sum(b * b for b in blocks)) // 2 + blocks[-1] * sizes.num_outputs
+
+
+register_formulation(
+    Formulation("original", original_graph, _original_build, _original_num_candidates)
+)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -240,7 +259,9 @@ def load_original_state_dict(
 
     Candidate weights are read at the model's candidates: all entries in the dynamic settings;
     the usable ones in the static setting (the rest never carry a message there). A random
-    graph's ``graph.mask`` must select as many candidates as the model's ``k``.
+    graph's ``graph.mask`` must select as many candidates as the model's ``k``; its weights off
+    the mask are set to 0 (the invariant of a stored-mask site; their forward pass never reads
+    them).
 
     Their static code ranks all :math:`n^2` entries, so with their k only the usable entries among
     their top k are real (about 41 % of them); to evaluate a static checkpoint as they ran it,
@@ -361,5 +382,8 @@ def load_original_state_dict(
             _, b, p = where
             target = "graph_module.op.norm" if b is None else f"graph_module.ops.{b}.norm"
             new[f"{target}.{p}"] = value
+    if gm.selection.stored:  # a stored-mask site keeps its inactive weights at exactly 0
+        real = new["graph_module.selection.real"]
+        new["graph_module.weight"] = new["graph_module.weight"].masked_fill(~real, 0)
     model.load_state_dict(new)
     return model

@@ -29,7 +29,6 @@ from wiring.graph import HasGraph, NeuralGraph
 
 __all__ = ["CenterPoolHead", "GraphClassifier", "parameter_counts", "stem"]
 
-_DYNAMICS = ("static", "discrete", "continuous")
 _SPATIAL = (0, 1, 2)
 
 

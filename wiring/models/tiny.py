@@ -2,7 +2,11 @@
 
 :func:`tiny_classifier` builds a :class:`~wiring.models.parts.GraphClassifier`: a strided stem, an
 800-node graph with k = 32,000 real edges (static, discrete-time or continuous-time dynamics) and a
-pooled linear head; :class:`TinyClassifierSizes` holds its sizes and solver settings.
+pooled linear head. Its sizes and solver settings are the option object
+:class:`~wiring.options.TinyClassifierSizes` (defined with the other option objects in
+:mod:`wiring.options`, re-exported here), which also checks them. Its ``formulation`` picks an
+entry of :data:`FORMULATIONS`: ``"paper"`` (here) or ``"original"`` (the authors' code,
+:mod:`wiring.models.original`); :func:`register_formulation` adds one.
 """
 
 from __future__ import annotations
@@ -16,12 +20,13 @@ from typing import Any
 import numpy as np
 
 from wiring.graph import NeuralGraph
-from wiring.models.parts import (
-    _DYNAMICS,
-    _SPATIAL,
-    GraphClassifier,
-    _check_choice,
-    _check_int,
+from wiring.models.parts import _SPATIAL, GraphClassifier, _check_choice
+from wiring.options import (
+    TINY_DYNAMICS,
+    TINY_FORMULATION,
+    TINY_SELECTION,
+    TinyClassifierSizes,
+    check,
 )
 
 __all__ = [
@@ -33,84 +38,6 @@ __all__ = [
     "tiny_classifier_graph",
 ]
 
-_SELECTIONS = ("dnw", "dnw-no-update", "random")
-
-
-@dataclass(frozen=True)
-class TinyClassifierSizes:
-    """The sizes and solver settings of :func:`tiny_classifier`; each is an override keyword.
-
-    Defaults are the DNW paper's tiny classifier (section 3.1 and the authors' configs).
-
-    Attributes
-    ----------
-    num_nodes : int
-        Nodes of the graph (800).
-    num_inputs : int
-        Input nodes, the first ``num_inputs`` nodes, fed by the stem (32).
-    num_outputs : int
-        Output nodes, the last ``num_outputs`` nodes, read by the head (100).
-    block_size : int
-        Static only: the nodes between inputs and outputs are cut into blocks of this size, the last
-        one taking the remainder (192: blocks 32 | 192 192 192 92 | 100).
-    k : int
-        Real edges (32,000 = 5% of 800²).
-    steps : int
-        Discrete time steps (5).
-    t1 : float
-        Continuous: integrate from 0 to ``t1`` (1.0).
-    method, rtol, atol : str, float, float
-        Continuous: torchdiffeq solver and tolerances (``"dopri5"``, 1e-3, 1e-3).
-    adjoint : bool
-        Continuous: backpropagate with the adjoint method (False: through the solver).
-    step_size : float or None
-        Continuous, fixed-step methods (``"rk4"``, ``"euler"``, ...): the step (None: one step from
-        0 to ``t1``).
-    stem_stride : {4, 2, 1}
-        Downsampling of the stem (4).
-    norm : {"instance", "batch", None}
-        Normalisation of the node operation (instance; batch for scalar states, ``spatial_dims=0``,
-        which have no instance statistics).
-    graph_seed : int
-        Seed of the random-graph baseline's edge choice.
-    pool_window : int or None
-        Width of the head's pooled centre (None: ``ceil(size / 4)``).
-    weight_scale : float or None
-        Candidate edge weights start uniform in ``(-weight_scale, weight_scale)``; None:
-        ``1 / sqrt(num_nodes)``, the authors' initialisation (PyTorch's default for their
-        ``num_nodes × num_nodes`` 1×1 convolution).
-    """
-
-    num_nodes: int = 800
-    num_inputs: int = 32
-    num_outputs: int = 100
-    block_size: int = 192
-    k: int = 32_000
-    steps: int = 5
-    t1: float = 1.0
-    method: str = "dopri5"
-    rtol: float = 1e-3
-    atol: float = 1e-3
-    adjoint: bool = False
-    step_size: float | None = None
-    stem_stride: int = 4
-    norm: str | None = "instance"
-    graph_seed: int = 0
-    pool_window: int | None = None
-    weight_scale: float | None = None
-
-    def static_blocks(self) -> list[int]:
-        """Block sizes of the static graph: inputs, hidden blocks of ``block_size``, outputs.
-
-        >>> TinyClassifierSizes().static_blocks()
-        [32, 192, 192, 192, 92, 100]
-        """
-        hidden = self.num_nodes - self.num_inputs - self.num_outputs
-        sizes = [self.num_inputs] + [self.block_size] * (hidden // self.block_size)
-        if hidden % self.block_size:
-            sizes.append(hidden % self.block_size)
-        return [*sizes, self.num_outputs]
-
 
 def _sizes(overrides: dict[str, Any]) -> TinyClassifierSizes:
     names = {f.name for f in dataclasses.fields(TinyClassifierSizes)}
@@ -119,22 +46,7 @@ def _sizes(overrides: dict[str, Any]) -> TinyClassifierSizes:
         raise TypeError(
             f"tiny_classifier: unknown override {unknown[0]!r}; expected one of {', '.join(sorted(names))}"
         )
-    s = dataclasses.replace(TinyClassifierSizes(), **overrides)
-    for name in ("num_nodes", "num_inputs", "num_outputs", "block_size", "k", "steps"):
-        _check_int(name, getattr(s, name), 1)
-    _check_int("graph_seed", s.graph_seed, 0)
-    if s.num_inputs + s.num_outputs > s.num_nodes:
-        raise ValueError(
-            f"num_nodes: expected at least num_inputs + num_outputs = "
-            f"{s.num_inputs + s.num_outputs}, found {s.num_nodes}"
-        )
-    for name in ("t1", "rtol", "atol", "step_size", "weight_scale"):
-        v = getattr(s, name)
-        if name in ("step_size", "weight_scale") and v is None:
-            continue
-        if isinstance(v, bool) or not isinstance(v, int | float) or not v > 0:
-            raise ValueError(f"{name}: expected a positive number, found {v!r}")
-    return s
+    return TinyClassifierSizes(**overrides)
 
 
 def tiny_classifier_graph(
@@ -161,8 +73,8 @@ def tiny_classifier_graph(
     >>> g.num_nodes, g.outputs.tolist(), g.num_blocks
     (12, [9, 10, 11], 4)
     """
-    _check_choice("dynamics", dynamics, _DYNAMICS)
-    _check_choice("formulation", formulation, tuple(FORMULATIONS))
+    check("dynamics", dynamics, str, TINY_DYNAMICS)
+    check("formulation", formulation, str, TINY_FORMULATION)
     return FORMULATIONS[formulation].graph(dynamics, _sizes(overrides))
 
 
@@ -181,11 +93,22 @@ class Formulation:
         options) -> GraphClassifier``: the model around the (selected, scaled) candidate graph;
         ``selection`` is ``"dnw"``, ``"dnw-no-update"`` or ``"fixed"`` and ``options`` the solver
         and norm options of :func:`wiring.compile`.
+    num_candidates : callable, optional
+        ``num_candidates(dynamics, sizes) -> int``: the number of candidates of ``graph(dynamics,
+        sizes)`` in closed form, without building it (None: :meth:`count` builds the graph and
+        counts). Read by :meth:`TinyClassifierSizes.num_candidates`, which checks ``k``.
     """
 
     name: str
     graph: Callable[[str, TinyClassifierSizes], NeuralGraph]
     build: Callable[..., GraphClassifier]
+    num_candidates: Callable[[str, TinyClassifierSizes], int] | None = None
+
+    def count(self, dynamics: str, sizes: TinyClassifierSizes) -> int:
+        """Candidate edges of this formulation's graph for ``dynamics`` and ``sizes``."""
+        if self.num_candidates is not None:
+            return int(self.num_candidates(dynamics, sizes))
+        return self.graph(dynamics, sizes).num_candidates
 
 
 #: The formulations of :func:`tiny_classifier`: ``"paper"`` (this module) and ``"original"``
@@ -240,7 +163,15 @@ def _paper_build(
     )
 
 
-register_formulation(Formulation("paper", _paper_graph, _paper_build))
+def _paper_num_candidates(dynamics: str, s: TinyClassifierSizes) -> int:
+    """Candidates of :func:`_paper_graph` (formula in :meth:`TinyClassifierSizes.num_candidates`)."""
+    n = s.num_nodes
+    if dynamics == "static":
+        return (n * n - sum(b * b for b in s.static_blocks())) // 2
+    return n * (n - 1)
+
+
+register_formulation(Formulation("paper", _paper_graph, _paper_build, _paper_num_candidates))
 
 
 def tiny_classifier(
@@ -264,11 +195,13 @@ def tiny_classifier(
     Parameters
     ----------
     dynamics : {"static", "discrete", "continuous"}
-    selection : {"dnw", "dnw-no-update", "random"}
-        ``"dnw"``: the k largest |w| are real, every candidate trained (Algorithm 1);
-        ``"dnw-no-update"``: the paper's ablation without the update rule for hallucinated edges;
-        ``"random"``: the random-graph baseline, k edges drawn uniformly
-        (:func:`wiring.generators.random_k` with ``graph_seed``) and kept fixed.
+        :data:`wiring.options.TINY_DYNAMICS`.
+    selection : str
+        A rule of the selection registry that picks ``k`` edges, or ``"random"``
+        (:func:`wiring.options.tiny_classifier_selections`). ``"dnw"``: the k largest |w| are real,
+        every candidate trained (Algorithm 1); ``"dnw-no-update"``: the paper's ablation without
+        the update rule for hallucinated edges; ``"random"``: the random-graph baseline, k edges
+        drawn uniformly (:func:`wiring.generators.random_k` with ``graph_seed``) and kept fixed.
     spatial_dims : {2, 1, 0}
         Data ``(B, in_channels, H, W)``, ``(B, in_channels, L)`` or ``(B, in_channels)``.
     in_channels, num_classes : int
@@ -276,11 +209,13 @@ def tiny_classifier(
         ``"paper"``: the equations as the paper writes them (this docstring);
         ``"original"``: the computation of the authors' released code
         (:mod:`wiring.models.original`; the differences, point by point, are in
-        docs/architecture.md). Any name in :data:`FORMULATIONS`.
+        docs/architecture.md). Any name in :data:`FORMULATIONS`
+        (:func:`wiring.options.tiny_classifier_formulations`).
     **overrides
         Fields of :class:`TinyClassifierSizes` (``num_nodes``, ``num_inputs``, ``num_outputs``,
         ``block_size``, ``k``, ``steps``, ``t1``, ``method``, ``rtol``, ``atol``, ``adjoint``,
-        ``step_size``, ``stem_stride``, ``norm``, ``graph_seed``, ``pool_window``).
+        ``step_size``, ``stem_stride``, ``norm``, ``graph_seed``, ``pool_window``,
+        ``weight_scale``), checked by it.
 
     Returns
     -------
@@ -300,19 +235,15 @@ def tiny_classifier(
     + head 1,010; with 11 parameters (InstanceNorm affine 2 + 3×3 kernel 9) at each of the 700
     non-output nodes that is 41,958 — the paper's "41k" (its code says "less than 42k").
     """
-    _check_choice("dynamics", dynamics, _DYNAMICS)
-    _check_choice("selection", selection, _SELECTIONS)
+    check("dynamics", dynamics, str, TINY_DYNAMICS)
+    check("selection", selection, str, TINY_SELECTION)
     _check_choice("spatial_dims", spatial_dims, _SPATIAL)
-    _check_choice("formulation", formulation, tuple(FORMULATIONS))
+    check("formulation", formulation, str, TINY_FORMULATION)
     form = FORMULATIONS[formulation]
     s = _sizes(overrides)
+    s.check_k(dynamics, formulation)
     graph = form.graph(dynamics, s)
-    if s.k > graph.num_candidates:
-        raise ValueError(
-            f"k: expected at most the {graph.num_candidates} candidate edges of the {dynamics} "
-            f"graph, found {s.k}"
-        )
-    norm = s.norm
+    norm = None if s.norm == "none" else s.norm
     if spatial_dims == 0 and norm == "instance":
         norm = "batch"  # a scalar state has no instance statistics
     options: dict[str, Any] = {"norm": norm}

@@ -33,7 +33,16 @@ from wiring.nn.original import (  # registers the authors' formulation as dynami
     OriginalStatic,
     ReluConvNorm,
 )
-from wiring.nn.selection import SELECTIONS, FixedMask, Selection, TopK, TopKNoUpdate
+from wiring.nn.selection import (
+    SELECTIONS,
+    FixedMask,
+    Selection,
+    TopK,
+    TopKNoUpdate,
+    register_selection,
+)
+from wiring.nn.sites import Site, densify, reset_optimizer_state, sites, sparsify
+from wiring.options import ODE_METHOD, check
 
 __all__ = [
     "DYNAMICS",
@@ -49,11 +58,17 @@ __all__ = [
     "OriginalStatic",
     "ReluConvNorm",
     "Selection",
+    "Site",
     "Static",
     "TopK",
     "TopKNoUpdate",
     "compile",
+    "densify",
     "register_dynamics",
+    "register_selection",
+    "reset_optimizer_state",
+    "sites",
+    "sparsify",
 ]
 
 _COMMON = {
@@ -70,7 +85,7 @@ def compile(
     *,
     dynamics: str = "static",
     spatial_dims: int = 2,
-    selection: str = "dnw",
+    selection: str | Selection = "dnw",
     k: int | Mapping[int, int] | None = None,
     **options: Any,
 ) -> GraphModule:
@@ -87,8 +102,10 @@ def compile(
         Each node's state: 0 a scalar, 1 a 1-D signal, 2 a 2-D map. The input is
         (B, len(inputs)), (B, len(inputs), L) or (B, len(inputs), H, W); the output has
         len(outputs) channels and the same spatial size.
-    selection : {"dnw", "dnw-no-update", "fixed"}
-        Edge-selection rule (see :mod:`wiring.nn.selection`).
+    selection : str or Selection
+        Edge-selection rule: a name registered in :data:`SELECTIONS` (``"dnw"``,
+        ``"dnw-no-update"``, ``"fixed"``, or one added with :func:`register_selection`) or a
+        :class:`Selection` instance, used as given (see :mod:`wiring.nn.selection`).
     k : int or mapping of block id to int, optional
         Number of real edges for ``"dnw"`` rules (default: ``graph.num_edges``); a mapping gives a
         budget per destination block.
@@ -97,7 +114,8 @@ def compile(
         ``(channels, spatial_dims) -> nn.Module``), ``norm`` ("batch", "instance", None; default
         batch, instance for continuous, none for scalar states), ``kernel_size`` (3), ``dtype``
         (torch.float32), ``sparse`` (None: chosen by density; True/False force the CSR or the
-        dense message passing, see :mod:`wiring.nn.edges`). Per dynamics: ``steps``, ``inject_input`` (discrete); ``t1``,
+        dense message passing, see :mod:`wiring.nn.edges`). Per dynamics: ``input_stride`` (static:
+        the stride of the input nodes' convolution); ``steps``, ``inject_input`` (discrete); ``t1``,
         ``method``, ``rtol``, ``atol``, ``adjoint``, ``solver_options`` (continuous).
 
     Returns
@@ -116,8 +134,6 @@ def compile(
         raise TypeError(f"graph: expected a NeuralGraph, found {type(graph).__name__}")
     if dynamics not in DYNAMICS:
         raise ValueError(f"dynamics: expected one of {sorted(DYNAMICS)}, found {dynamics!r}")
-    if selection not in SELECTIONS:
-        raise ValueError(f"selection: expected one of {sorted(SELECTIONS)}, found {selection!r}")
     if isinstance(spatial_dims, bool) or spatial_dims not in (0, 1, 2):
         raise ValueError(f"spatial_dims: expected 0, 1 or 2, found {spatial_dims!r}")
     cls = DYNAMICS[dynamics]
@@ -156,19 +172,13 @@ def _check_options(opts: dict[str, Any]) -> None:
         raise ValueError(f"sparse: expected None, True or False, found {opts['sparse']!r}")
     if "steps" in opts:
         positive_int("steps")
+    if "input_stride" in opts:
+        positive_int("input_stride")
     for name in ("t1", "rtol", "atol"):
         if name in opts:
             positive_float(name)
     if "method" in opts:
-        import importlib
-
-        # torchdiffeq keeps its solver table in a private module (the package re-exports a
-        # function of the same name), so import the module explicitly.
-        methods = sorted(importlib.import_module("torchdiffeq._impl.odeint").SOLVERS)
-        if opts["method"] not in methods:
-            raise ValueError(
-                f"method: expected one of torchdiffeq's solvers {methods}, found {opts['method']!r}"
-            )
+        check("method", opts["method"], str, ODE_METHOD)  # torchdiffeq's solver table, read now
     if "solver_options" in opts and opts["solver_options"] is not None:
         if not isinstance(opts["solver_options"], Mapping):
             raise ValueError(

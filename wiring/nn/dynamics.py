@@ -32,7 +32,15 @@ from wiring.nn.edges import EdgeBlock
 from wiring.nn.ops import make_node_op_factory
 from wiring.nn.selection import Selection, make_selection
 
-__all__ = ["DYNAMICS", "Continuous", "Discrete", "GraphModule", "Static", "register_dynamics"]
+__all__ = [
+    "DYNAMICS",
+    "Continuous",
+    "ContinuousTime",
+    "Discrete",
+    "GraphModule",
+    "Static",
+    "register_dynamics",
+]
 
 DYNAMICS: dict[str, type[GraphModule]] = {}
 
@@ -67,9 +75,13 @@ class GraphModule(nn.Module):
     Attributes
     ----------
     weight : nn.Parameter, shape (m,)
-        Candidate edge weights :math:`w`, in the graph's candidate order.
+        Candidate edge weights :math:`w`, in the graph's candidate order (with a stored-mask
+        selection such as ``"fixed"``, 0 on hallucinated candidates). ``weight`` with
+        ``selection`` is a *site* (:func:`wiring.sites` lists it): after a backward pass,
+        ``selection.effective_grad`` holds the gradient of the loss with respect to the effective
+        weights at every candidate, real or not.
     selection : Selection
-        The edge-selection rule.
+        The edge-selection rule (its mask is the real-edge mask).
     """
 
     dynamics: ClassVar[str] = ""
@@ -81,7 +93,7 @@ class GraphModule(nn.Module):
         graph: NeuralGraph,
         *,
         spatial_dims: int,
-        selection: str,
+        selection: str | Selection,
         k: int | Mapping[int, int] | None,
         node_op: Any,
         norm: Any,
@@ -103,8 +115,15 @@ class GraphModule(nn.Module):
         self.num_outputs = int(graph.outputs.size)
         self.weight = nn.Parameter(torch.tensor(graph.weight, dtype=dtype))
         self.selection: Selection = make_selection(
-            selection, k=k, real=graph.real, edge_block=graph.blocks[graph.dst]
+            selection,
+            weight=self.weight,
+            k=k,
+            real=torch.as_tensor(graph.real.copy()),
+            groups=torch.as_tensor(graph.blocks[graph.dst]),
         )
+        if self.selection.stored:  # a stored-mask site keeps its inactive weights at exactly 0
+            with torch.no_grad():
+                self.weight.masked_fill_(~self.selection.mask(self.weight), 0)
         if norm == "default":
             norm = self.default_norm if spatial_dims > 0 else None
         self._op_factory = make_node_op_factory(node_op, norm=norm, kernel_size=kernel_size)
@@ -159,7 +178,8 @@ class GraphModule(nn.Module):
         """Map input-node states (B, len(inputs), *S) to output-node states (B, len(outputs), *S)."""
         self._check_input(x)
         # Once per forward pass, shared by every time step / ODE evaluation.
-        real = self.real_mask()
+        with torch.no_grad():
+            real = self.selection.forward_mask(self.weight.detach())
         w = self.selection.apply(self.weight, real)
         return self.run(x, w, real)
 
@@ -175,7 +195,8 @@ class GraphModule(nn.Module):
     @property
     def k(self) -> int:
         """Number of real edges in every forward pass."""
-        return self.selection.k
+        k = getattr(self.selection, "k", None)
+        return int(k) if isinstance(k, int) else int(self.real_mask().sum())
 
     def graph(self) -> NeuralGraph:
         """The current wiring: candidate weights as they are now and the next forward's real mask."""
@@ -205,9 +226,18 @@ class Static(GraphModule):
     :math:`I_{V_b} = W_b Z_{V_{<b}}` (one matrix product, :math:`W_b[v, u] = w_{uv}` masked to
     real edges), then :math:`Z_{V_b} = f(I_{V_b})` with one grouped convolution. Block 0 is exactly
     the input nodes; its input :math:`I` is the module input.
+
+    Options
+    -------
+    input_stride : int
+        Stride of the input nodes' convolution (default 1). With 2, block 0's op halves the spatial
+        size (rounding up) and every later block runs at the reduced size: DNW sec. 2.4, "when the
+        spatial resolution decreases in MobileNetV1 we change the convolutional stride of the input
+        nodes to 2". Needs a node op with a convolution and no output node in block 0.
     """
 
-    options: ClassVar[dict[str, Any]] = {}
+    options: ClassVar[dict[str, Any]] = {"input_stride": 1}
+    input_stride: int
 
     def __init__(self, graph: NeuralGraph, **kw: Any) -> None:
         super().__init__(graph, **kw)
@@ -260,6 +290,38 @@ class Static(GraphModule):
             self._op_flags.append((op is not None, all_nodes))
             if positions is not None and not all_nodes:
                 self.register_buffer(f"_op_pos_{b}", positions, persistent=False)
+        if self.input_stride != 1:
+            self.ops[0] = self._strided_input_op(int(sizes[0]))
+
+    def _strided_input_op(self, channels: int) -> nn.Module:
+        """Block 0's op built with ``stride=input_stride`` (the ``input_stride`` option)."""
+        import inspect
+
+        if self.spatial_dims == 0:
+            raise ValueError(
+                f"input_stride: scalar node states (spatial_dims=0) have no stride, found "
+                f"input_stride={self.input_stride}"
+            )
+        if not all(self._op_flags[0]):
+            raise ValueError(
+                f"input_stride: every input node needs an op to take the stride, found output "
+                f"nodes in block 0 (input_stride={self.input_stride})"
+            )
+        try:
+            params = inspect.signature(self._op_factory).parameters.values()
+        except (TypeError, ValueError):  # a callable without a readable signature
+            params = []
+        if not any(p.name == "stride" or p.kind is p.VAR_KEYWORD for p in params):
+            f = self._op_factory
+            name = getattr(f, "__qualname__", None) or getattr(
+                getattr(f, "func", f), "__qualname__", ""
+            )
+            raise ValueError(
+                f"input_stride: expected a node op whose factory takes stride= (e.g. "
+                f"node_op='norm-relu-conv'), found the factory {name or type(f).__name__!r} "
+                f"(input_stride={self.input_stride})"
+            )
+        return self._op_factory(channels, self.spatial_dims, stride=self.input_stride)
 
     def _op(self, b: int, i: torch.Tensor) -> torch.Tensor:
         has_op, all_nodes = self._op_flags[b]
@@ -269,8 +331,9 @@ class Static(GraphModule):
         return self._apply_op(self.ops[b], pos, all_nodes, i)
 
     def run(self, x: torch.Tensor, w: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-        batch, spatial = x.shape[0], tuple(x.shape[2:])
+        batch = x.shape[0]
         z0 = self._op(0, x.index_select(1, self._in_perm))
+        spatial = tuple(z0.shape[2:])  # after block 0, whose op may be strided (input_stride)
         states = [_to_nodes(z0)]  # node-major (n_b, B*P), one per block
         for b, edges in enumerate(self.edges, start=1):
             prev = states[0] if b == 1 else torch.cat(states, dim=0)
@@ -368,9 +431,9 @@ class Discrete(_Dynamic):
 
 
 class _ODEFunc(nn.Module):
-    """The vector field :math:`\\dot Z = f(A^\\top Z)`; ``edges`` is set once per forward pass."""
+    """The vector field of a continuous-time module (its ``_field``); ``edges`` is set per forward."""
 
-    def __init__(self, owner: Continuous) -> None:
+    def __init__(self, owner: ContinuousTime) -> None:
         super().__init__()
         self._owner = [owner]  # a list, so the owner is not registered as a submodule (no cycle)
         self.edges: Any = None
@@ -378,12 +441,17 @@ class _ODEFunc(nn.Module):
 
     def forward(self, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         self.nfe += 1
-        return self._owner[0]._update(self.edges, z, None)
+        return self._owner[0]._field(self.edges, z)
 
 
-@register_dynamics("continuous")
-class Continuous(_Dynamic):
-    """:math:`\\dot Z = f_\\theta(A^\\top Z)`, integrated by torchdiffeq from 0 to ``t1``.
+class ContinuousTime:
+    """Mixin of the continuous-time graph modules: the solver options and the integration.
+
+    A subclass (listed before its :class:`GraphModule` base) provides ``edges`` (an
+    :class:`~wiring.nn.edges.EdgeBlock`), ``op`` (the node ops, whose trainable parameters are the
+    adjoint's besides ``weight``), ``_initial_state(x)``, the vector field ``_field(edges, z)`` and
+    ``_read_outputs(z)``; :meth:`run` integrates :math:`\\dot Z = \\text{field}(Z)` from 0 to
+    ``t1`` with torchdiffeq and reads the outputs at ``t1``.
 
     Options
     -------
@@ -398,9 +466,6 @@ class Continuous(_Dynamic):
         ``adjoint_params``.
     solver_options : dict or None
         Passed to torchdiffeq as ``options`` (e.g. ``{"step_size": 0.25}`` for fixed-step methods).
-
-    The default norm is instance norm: batch-norm running statistics would be updated at every
-    ODE evaluation.
     """
 
     options: ClassVar[dict[str, Any]] = {
@@ -411,22 +476,28 @@ class Continuous(_Dynamic):
         "adjoint": False,
         "solver_options": None,
     }
-    default_norm: ClassVar[str | None] = "instance"
     t1: float
     method: str
     rtol: float
     atol: float
     adjoint: bool
     solver_options: dict[str, Any] | None
+    edges: EdgeBlock
+    op: nn.Module
+    weight: nn.Parameter
 
     def __init__(self, graph: NeuralGraph, **kw: Any) -> None:
-        super().__init__(graph, **kw)
+        super().__init__(graph, **kw)  # the GraphModule base, next in the MRO
         self.func = _ODEFunc(self)
 
     @property
     def nfe(self) -> int:
         """Number of vector-field evaluations so far (forward and adjoint)."""
         return self.func.nfe
+
+    def _field(self, edges: Any, z: torch.Tensor) -> torch.Tensor:
+        """The vector field at state ``z`` (message passing with ``edges``); a subclass's."""
+        raise NotImplementedError
 
     def run(self, x: torch.Tensor, w: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         import torchdiffeq
@@ -447,3 +518,24 @@ class Continuous(_Dynamic):
         else:
             zt = torchdiffeq.odeint(self.func, z0, t, **kwargs)
         return self._read_outputs(zt[-1])
+
+
+@register_dynamics("continuous")
+class Continuous(ContinuousTime, _Dynamic):
+    """:math:`\\dot Z = f_\\theta(A^\\top Z)`, integrated by torchdiffeq from 0 to ``t1``.
+
+    Options
+    -------
+    t1, method, rtol, atol, adjoint, solver_options
+        The solver's (:class:`ContinuousTime`): dopri5 from 0 to 1 at rtol = atol = 1e-3 by
+        default.
+
+    The default norm is instance norm: batch-norm running statistics would be updated at every
+    ODE evaluation.
+    """
+
+    default_norm: ClassVar[str | None] = "instance"
+
+    def _field(self, edges: Any, z: torch.Tensor) -> torch.Tensor:
+        """:math:`f(A^\\top Z)` for the node-major state ``z``."""
+        return self._update(edges, z, None)

@@ -17,9 +17,59 @@ from functools import partial
 import torch
 from torch import nn
 
-__all__ = ["NODE_OPS", "NormReluConv", "make_node_op_factory"]
+__all__ = ["NODE_OPS", "NormReluConv", "depthwise_conv", "make_node_op_factory", "norm_layer"]
 
 NORMS = ("batch", "instance", None)
+
+
+def norm_layer(norm: str | None, channels: int, spatial_dims: int) -> nn.Module:
+    """The norm of a node op over ``channels`` nodes: ``"batch"``, ``"instance"`` (affine) or None.
+
+    >>> layer = norm_layer("instance", 4, 1)
+    >>> type(layer).__name__, layer.affine, layer.weight.shape
+    ('InstanceNorm1d', True, torch.Size([4]))
+    """
+    if norm == "batch":
+        return (nn.BatchNorm1d if spatial_dims <= 1 else nn.BatchNorm2d)(channels)
+    if norm == "instance":
+        if spatial_dims == 0:
+            raise ValueError(
+                "norm: instance norm needs spatial node states (spatial_dims 1 or 2), "
+                "found spatial_dims=0; use norm='batch' or None"
+            )
+        cls = nn.InstanceNorm1d if spatial_dims == 1 else nn.InstanceNorm2d
+        return cls(channels, affine=True)
+    if norm is None:
+        return nn.Identity()
+    raise ValueError(f"norm: expected one of {list(NORMS)}, found {norm!r}")
+
+
+def depthwise_conv(
+    channels: int, spatial_dims: int, kernel_size: int = 3, stride: int = 1
+) -> nn.Module:
+    """One bias-free convolution per node (``groups=channels``), padding ``kernel_size // 2``.
+
+    Scalar states (``spatial_dims=0``) have no convolution: the identity.
+
+    >>> depthwise_conv(4, 2).weight.shape
+    torch.Size([4, 1, 3, 3])
+    """
+    if spatial_dims == 0:
+        if stride != 1:
+            raise ValueError(
+                f"stride: scalar node states (spatial_dims=0) have no stride, found {stride}"
+            )
+        return nn.Identity()
+    conv = nn.Conv1d if spatial_dims == 1 else nn.Conv2d
+    return conv(
+        channels,
+        channels,
+        kernel_size,
+        stride=stride,
+        padding=kernel_size // 2,
+        groups=channels,
+        bias=False,
+    )
 
 
 class NormReluConv(nn.Module):
@@ -34,41 +84,24 @@ class NormReluConv(nn.Module):
     norm : {"batch", "instance", None}
         Batch norm (running statistics), instance norm (affine, no running statistics) or none.
     kernel_size : int
-        Depthwise kernel size (3 as in the paper); padding keeps the spatial size.
+        Depthwise kernel size (3 as in the paper); padding ``kernel_size // 2``.
+    stride : int
+        Stride of the depthwise convolution (1 keeps the spatial size; 2 halves it, rounding up,
+        as MobileNetV1 does where the resolution drops).
     """
 
     def __init__(
-        self, channels: int, spatial_dims: int, *, norm: str | None = "batch", kernel_size: int = 3
+        self,
+        channels: int,
+        spatial_dims: int,
+        *,
+        norm: str | None = "batch",
+        kernel_size: int = 3,
+        stride: int = 1,
     ) -> None:
         super().__init__()
-        if norm == "batch":
-            self.norm: nn.Module = (nn.BatchNorm1d if spatial_dims <= 1 else nn.BatchNorm2d)(
-                channels
-            )
-        elif norm == "instance":
-            if spatial_dims == 0:
-                raise ValueError(
-                    "norm: instance norm needs spatial node states (spatial_dims 1 or 2), "
-                    "found spatial_dims=0; use norm='batch' or None"
-                )
-            cls = nn.InstanceNorm1d if spatial_dims == 1 else nn.InstanceNorm2d
-            self.norm = cls(channels, affine=True)
-        elif norm is None:
-            self.norm = nn.Identity()
-        else:
-            raise ValueError(f"norm: expected one of {list(NORMS)}, found {norm!r}")
-        if spatial_dims == 0:
-            self.conv: nn.Module = nn.Identity()
-        else:
-            conv = nn.Conv1d if spatial_dims == 1 else nn.Conv2d
-            self.conv = conv(
-                channels,
-                channels,
-                kernel_size,
-                padding=kernel_size // 2,
-                groups=channels,
-                bias=False,
-            )
+        self.norm = norm_layer(norm, channels, spatial_dims)
+        self.conv = depthwise_conv(channels, spatial_dims, kernel_size, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(torch.relu(self.norm(x)))

@@ -57,26 +57,11 @@ import torch
 from torch import nn
 
 from wiring.graph import NeuralGraph
-from wiring.nn.dynamics import GraphModule, register_dynamics
+from wiring.nn.dynamics import ContinuousTime, GraphModule, register_dynamics
 from wiring.nn.edges import EdgeBlock
+from wiring.nn.ops import depthwise_conv, norm_layer
 
 __all__ = ["OriginalContinuous", "OriginalDiscrete", "OriginalStatic", "ReluConvNorm"]
-
-
-def _norm(norm: str | None, channels: int, spatial_dims: int) -> nn.Module:
-    if norm == "instance":
-        if spatial_dims == 0:
-            raise ValueError(
-                "norm: instance norm needs spatial node states (spatial_dims 1 or 2), found "
-                "spatial_dims=0; use norm='batch' or None"
-            )
-        cls = nn.InstanceNorm1d if spatial_dims == 1 else nn.InstanceNorm2d
-        return cls(channels, affine=True)
-    if norm == "batch":
-        return (nn.BatchNorm1d if spatial_dims <= 1 else nn.BatchNorm2d)(channels)
-    if norm is None:
-        return nn.Identity()
-    raise ValueError(f"norm: expected one of ['batch', 'instance', None], found {norm!r}")
 
 
 class ReluConvNorm(nn.Module):
@@ -108,19 +93,8 @@ class ReluConvNorm(nn.Module):
         kernel_size: int = 3,
     ) -> None:
         super().__init__()
-        if spatial_dims == 0:
-            self.conv: nn.Module = nn.Identity()
-        else:
-            conv = nn.Conv1d if spatial_dims == 1 else nn.Conv2d
-            self.conv = conv(
-                channels,
-                channels,
-                kernel_size,
-                padding=kernel_size // 2,
-                groups=channels,
-                bias=False,
-            )
-        self.norm = _norm(norm, channels, spatial_dims)
+        self.conv = depthwise_conv(channels, spatial_dims, kernel_size)
+        self.norm = norm_layer(norm, channels, spatial_dims)
 
     def before(self, y: torch.Tensor) -> torch.Tensor:
         """:math:`\\text{conv}(\\text{ReLU}(Y))`, shape kept; ``y`` itself is not modified."""
@@ -169,6 +143,10 @@ class _OriginalDynamic(GraphModule):
         y = x.new_zeros(x.shape[0], self.num_nodes, *x.shape[2:])
         return y.index_copy(1, self._in_idx, x)
 
+    def _read_outputs(self, y: torch.Tensor) -> torch.Tensor:
+        """The output nodes' states, (B, len(outputs), *S)."""
+        return y.index_select(1, self._out_idx)
+
     def _update(self, edges: Any, y: torch.Tensor) -> torch.Tensor:
         """:math:`\\text{norm}(A^\\top \\text{conv}(\\text{ReLU}(Y)))` for ``y`` of shape (B, n, *S)."""
         batch, spatial = y.shape[0], tuple(y.shape[2:])
@@ -198,25 +176,11 @@ class OriginalDiscrete(_OriginalDynamic):
         y = self._initial_state(x)
         for _ in range(self.steps):
             y = self._update(edges, y)
-        return y.index_select(1, self._out_idx)
-
-
-class _OriginalField(nn.Module):
-    """:math:`\\dot Y = \\text{norm}(A^\\top\\,\\text{conv}(\\text{ReLU}(Y)))`; ``edges`` set per forward."""
-
-    def __init__(self, owner: OriginalContinuous) -> None:
-        super().__init__()
-        self._owner = [owner]  # not a submodule (no cycle)
-        self.edges: Any = None
-        self.nfe = 0
-
-    def forward(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        self.nfe += 1
-        return self._owner[0]._update(self.edges, y)
+        return self._read_outputs(y)
 
 
 @register_dynamics("continuous-original")
-class OriginalContinuous(_OriginalDynamic):
+class OriginalContinuous(ContinuousTime, _OriginalDynamic):
     """The authors' continuous-time graph, without their in-place ReLU on the solver state.
 
     :math:`\\dot Y = \\text{norm}(A^\\top\\,\\text{conv}(\\text{ReLU}(Y)))` over all nodes from 0 to
@@ -225,49 +189,13 @@ class OriginalContinuous(_OriginalDynamic):
     Options
     -------
     t1, method, rtol, atol, adjoint, solver_options
-        As for ``"continuous"`` (:class:`wiring.nn.dynamics.Continuous`); the authors': dopri5 from
-        0 to 1 at rtol = atol = 1e-3.
+        As for ``"continuous"`` (:class:`wiring.nn.dynamics.ContinuousTime`); the authors': dopri5
+        from 0 to 1 at rtol = atol = 1e-3.
     """
 
-    options: ClassVar[dict[str, Any]] = {
-        "t1": 1.0,
-        "method": "dopri5",
-        "rtol": 1e-3,
-        "atol": 1e-3,
-        "adjoint": False,
-        "solver_options": None,
-    }
-    t1: float
-    method: str
-    rtol: float
-    atol: float
-    adjoint: bool
-    solver_options: dict[str, Any] | None
-
-    def __init__(self, graph: NeuralGraph, **kw: Any) -> None:
-        super().__init__(graph, **kw)
-        self.func = _OriginalField(self)
-
-    @property
-    def nfe(self) -> int:
-        """Number of vector-field evaluations so far."""
-        return self.func.nfe
-
-    def run(self, x: torch.Tensor, w: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-        import torchdiffeq
-
-        self.func.edges = self.edges.prepare(w, real)
-        y0 = self._initial_state(x)
-        t = torch.tensor([0.0, float(self.t1)], dtype=x.dtype, device=x.device)
-        kwargs: dict[str, Any] = {"rtol": self.rtol, "atol": self.atol, "method": self.method}
-        if self.solver_options:
-            kwargs["options"] = dict(self.solver_options)
-        if self.adjoint:
-            params = (self.weight, *(p for p in self.op.parameters() if p.requires_grad))
-            yt = torchdiffeq.odeint_adjoint(self.func, y0, t, adjoint_params=params, **kwargs)
-        else:
-            yt = torchdiffeq.odeint(self.func, y0, t, **kwargs)
-        return yt[-1].index_select(1, self._out_idx)
+    def _field(self, edges: Any, y: torch.Tensor) -> torch.Tensor:
+        """:math:`\\text{norm}(A^\\top \\text{conv}(\\text{ReLU}(Y)))`; ``y`` is left unchanged."""
+        return self._update(edges, y)
 
 
 @register_dynamics("static-original")

@@ -1,8 +1,8 @@
 """Training: the loop, its hooks, checkpoints and safe, resumable run directories.
 
 =====================  ===========================================================================
-:mod:`.loop`           :class:`Trainer`, :func:`train`, :class:`TrainConfig`,
-                       :class:`NonFiniteLossError`
+:mod:`.loop`           :class:`Trainer`, :func:`train`, :class:`NonFiniteLossError`, and
+                       :class:`TrainConfig` (an option object of :mod:`wiring.options`)
 :mod:`.hooks`          :class:`Callback`: the hooks a callback may define, and their dispatch
 :mod:`.checkpoint`     :func:`load_checkpoint`, the checkpoint dict and its random-number states
 :mod:`.rundir`         :class:`RunDirectory`: the run directory's files (``config.toml``,

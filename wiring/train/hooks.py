@@ -13,8 +13,9 @@ One optimizer step of :class:`~wiring.train.Trainer` calls, in order,
 and, around the steps, ``on_train_start(trainer)``, ``on_epoch_end(trainer, epoch, metrics)`` and
 ``on_train_end(trainer)``. ``on_after_backward`` and ``on_step_end`` return ``True`` when they changed
 a mask of the wiring (``None`` or ``False`` otherwise); the trainer records the step in
-``trainer.masks_changed_at_step``. A callback with state that must survive a resume defines
-``state_dict()`` and ``load_state_dict(state)``.
+``trainer.masks_changed_at_step`` and zeroes the optimizer state of the site weights whose mask is
+now off (:func:`wiring.nn.sites.reset_optimizer_state`). A callback with state that must survive a
+resume defines ``state_dict()`` and ``load_state_dict(state)``.
 """
 
 from __future__ import annotations

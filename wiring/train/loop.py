@@ -1,6 +1,7 @@
 """The training loop: :class:`Trainer` (SGD or Adam, cosine annealing) and :func:`train`.
 
-The trainer composes three separate pieces: the callbacks and their hooks (:mod:`.hooks`), the
+:class:`TrainConfig` is an option object of :mod:`wiring.options` (re-exported here and by
+:mod:`wiring.train`). The trainer composes three separate pieces: the callbacks and their hooks (:mod:`.hooks`), the
 checkpoint and its random-number states (:mod:`.checkpoint`) and the run directory's files
 (:mod:`.rundir`). One optimizer step is :meth:`Trainer._train_step`: forward, data loss,
 ``extra_loss`` hooks, backward, ``on_after_backward`` hooks, optimizer and scheduler steps,
@@ -15,7 +16,6 @@ import math
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,8 @@ from torch import nn
 
 from wiring.data import Dataset
 from wiring.graph import HasGraph
+from wiring.nn.sites import reset_optimizer_state
+from wiring.options import TrainConfig
 from wiring.train.checkpoint import (
     build_checkpoint,
     check_same_run,
@@ -35,120 +37,9 @@ from wiring.train.rundir import CHECKPOINT_FILE, RunDirectory
 
 __all__ = ["NonFiniteLossError", "TrainConfig", "Trainer", "train"]
 
-_OPTIMIZERS = ("sgd", "adam")
-_SCHEDULERS = ("cosine", "none")
-
-
-# ------------------------------------------------------------------------------------------ config
-
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How to train: optimiser, schedule, epochs.
-
-    The defaults follow the recipe of the DNW paper (Wortsman et al., 2019): SGD with momentum 0.9
-    and weight decay, the learning rate annealed along a cosine over all optimizer steps,
-
-    .. math:: \\eta_t = \\tfrac{1}{2} \\eta_0 \\left(1 + \\cos \\frac{\\pi t}{T}\\right),
-        \\quad t = 0, \\dots, T = \\text{epochs} \\times \\text{steps per epoch}.
-
-    Parameters
-    ----------
-    epochs : int
-        Passes over the training set (at least 1).
-    batch_size : int
-        Examples per optimizer step.
-    optimizer : {"sgd", "adam"}
-        ``torch.optim.SGD`` (with ``momentum``, ``nesterov``) or ``torch.optim.Adam``.
-    lr : float
-        Initial learning rate :math:`\\eta_0` (> 0).
-    momentum : float
-        SGD momentum in [0, 1) (ignored by Adam).
-    weight_decay : float
-        L2 penalty (>= 0), passed to the optimizer.
-    nesterov : bool
-        Nesterov momentum (SGD with ``momentum > 0`` only).
-    scheduler : {"cosine", "none"}
-        Cosine annealing to 0 over all steps, or a constant learning rate.
-    label_smoothing : float
-        Label smoothing of the cross-entropy loss, in [0, 1).
-    progress : bool
-        Show a tqdm progress bar.
-
-    Raises
-    ------
-    ValueError
-        For a value of the wrong type or out of range; the message names the field.
-
-    References
-    ----------
-    M. Wortsman, A. Farhadi and M. Rastegari, "Discovering Neural Wirings", NeurIPS 2019.
-    I. Loshchilov and F. Hutter, "SGDR: Stochastic Gradient Descent with Warm Restarts", ICLR 2017.
-
-    Examples
-    --------
-    >>> TrainConfig(epochs=2).lr
-    0.1
-    >>> TrainConfig(lr=-1.0)
-    Traceback (most recent call last):
-    ...
-    ValueError: lr: expected a finite number > 0, found -1.0
-    """
-
-    epochs: int = 10
-    batch_size: int = 128
-    optimizer: str = "sgd"
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    nesterov: bool = False
-    scheduler: str = "cosine"
-    label_smoothing: float = 0.0
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if not _is_int(value) or value < 1:
-                raise ValueError(f"{name}: expected an int >= 1, found {value!r}")
-        for name, valid in (("optimizer", _OPTIMIZERS), ("scheduler", _SCHEDULERS)):
-            value = getattr(self, name)
-            if value not in valid:
-                choices = ", ".join(repr(v) for v in valid)
-                raise ValueError(f"{name}: expected one of {choices}, found {value!r}")
-        if not _is_real(self.lr) or not math.isfinite(self.lr) or self.lr <= 0:
-            raise ValueError(f"lr: expected a finite number > 0, found {self.lr!r}")
-        if not _is_real(self.momentum) or not 0.0 <= self.momentum < 1.0:
-            raise ValueError(f"momentum: expected a number in [0, 1), found {self.momentum!r}")
-        if (
-            not _is_real(self.weight_decay)
-            or not math.isfinite(self.weight_decay)
-            or self.weight_decay < 0
-        ):
-            raise ValueError(
-                f"weight_decay: expected a finite number >= 0, found {self.weight_decay!r}"
-            )
-        if not _is_real(self.label_smoothing) or not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(
-                f"label_smoothing: expected a number in [0, 1), found {self.label_smoothing!r}"
-            )
-        for name in ("nesterov", "progress"):
-            value = getattr(self, name)
-            if not isinstance(value, bool):
-                raise ValueError(f"{name}: expected a bool, found {value!r}")
-        if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
-            raise ValueError(
-                "nesterov: needs optimizer='sgd' with momentum > 0, found "
-                f"optimizer={self.optimizer!r}, momentum={self.momentum!r}"
-            )
 
 
 class NonFiniteLossError(RuntimeError):
@@ -209,7 +100,8 @@ class Trainer:
         The files of the run (``None`` without ``run_dir``).
     masks_changed_at_step : list of int
         The optimizer steps (0-based) at which an ``on_after_backward`` or ``on_step_end`` hook
-        returned ``True`` (a mask changed), in this process (not kept across a resume).
+        returned ``True`` (a mask changed), in this process (not kept across a resume). Each such
+        report also zeroes the optimizer state of the weights whose mask is off.
     """
 
     def __init__(
@@ -370,7 +262,13 @@ class Trainer:
         return float(self.optimizer.param_groups[0]["lr"])
 
     def _masks_changed(self, step: int) -> None:
-        """A hook reported a mask change at optimizer step ``step``: record it (once per step)."""
+        """A hook reported a mask change at optimizer step ``step``: record it (once per step).
+
+        The optimizer's state (momentum, Adam moments) of every weight whose mask is now off is
+        zeroed (:func:`wiring.nn.sites.reset_optimizer_state`), so no later step moves a dropped
+        weight.
+        """
+        reset_optimizer_state(self.optimizer, self.model)
         if not self.masks_changed_at_step or self.masks_changed_at_step[-1] != step:
             self.masks_changed_at_step.append(step)
 

@@ -166,3 +166,78 @@ def test_module_mask_equals_graph_with_top_k_under_ties():
     for k in range(7):
         model = wiring.compile(g, spatial_dims=0, k=k)
         np.testing.assert_array_equal(model.graph().real, g.with_top_k(k).real)
+
+
+def test_a_registered_user_selection_compiles_sparsifies_and_trains():
+    from torch import nn
+
+    from wiring.nn import SELECTIONS, Selection, register_selection
+    from wiring.nn.selection import top_k_mask
+
+    @register_selection("test-largest-signed")
+    class LargestSigned(Selection):
+        """The k largest *signed* weights are real; plain masked gradient."""
+
+        def __init__(self, *, k, real=None, groups=None):
+            super().__init__()
+            self.k = int(k)
+
+        def mask(self, weight):
+            return top_k_mask(weight.reshape(-1), self.k).view(weight.shape)
+
+    try:
+        assert SELECTIONS["test-largest-signed"] is LargestSigned
+        g = generators.complete_dag([3, 6, 2], seed=0)
+        model = wiring.compile(g, spatial_dims=0, selection="test-largest-signed", k=10)
+        assert isinstance(model.selection, LargestSigned)
+        x, y = torch.randn(32, 3), torch.randn(32, 2)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        first = None
+        for _ in range(30):
+            expect = np.zeros(g.num_candidates, bool)
+            expect[np.argsort(-model.weight.detach().numpy(), kind="stable")[:10]] = True
+            np.testing.assert_array_equal(model.graph().real, expect)
+            loss = (model(x) - y).pow(2).mean()
+            first = float(loss.detach()) if first is None else first
+            opt.zero_grad()
+            loss.backward()
+            # plain masking: weights outside the mask get no gradient
+            assert torch.all(model.weight.grad[~torch.from_numpy(expect)] == 0)
+            opt.step()
+        assert float(loss.detach()) < first
+        mlp = wiring.sparsify(
+            nn.Sequential(nn.Linear(4, 6), nn.Linear(6, 2)), 0.5, rule="test-largest-signed"
+        )
+        assert [s.num_real for s in wiring.sites(mlp)] == [12, 6]
+    finally:
+        del SELECTIONS["test-largest-signed"]
+
+
+def test_compile_accepts_a_selection_instance_and_checks_names_in_one_place():
+    from wiring.nn import FixedMask
+
+    g = generators.complete_dag([2, 3, 2], seed=0)
+    real = torch.zeros(g.num_candidates, dtype=torch.bool)
+    real[:4] = True
+    rule = FixedMask(real=real)
+    model = wiring.compile(g, spatial_dims=0, selection=rule)
+    assert model.selection is rule and model.graph().num_edges == 4
+    with pytest.raises(ValueError, match=r"^selection: expected one of \['dnw', .*'fixed'\]"):
+        wiring.compile(g, selection="magic")
+    with pytest.raises(TypeError, match=r"^selection:"):
+        wiring.compile(g, selection=3)
+    wrong = FixedMask(real=torch.ones(5, dtype=torch.bool))
+    with pytest.raises(ValueError, match=r"^selection:.*shape"):
+        wiring.compile(g, selection=wrong)
+
+
+def test_selection_forward_is_the_effective_weight():
+    from wiring.nn import TopK
+
+    rule = TopK(k=2)
+    w = torch.tensor([0.5, -3.0, 1.0, 2.0], requires_grad=True)
+    out = rule(w)
+    assert out.tolist() == [0.0, -3.0, 0.0, 2.0]
+    out.sum().backward()
+    assert w.grad.tolist() == [1.0, 1.0, 1.0, 1.0]  # straight-through
+    assert rule.effective_grad.tolist() == [1.0, 1.0, 1.0, 1.0]
